@@ -1,0 +1,17 @@
+# UniSync workflow: corpus → manifest → per-shard extraction → training and evaluation → results table.
+# The logic lives in the `unisync_model` package; every rule calls the `unisync` command.
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/train.smk"
+
+
+rule train_all:
+    input:
+        f"{RESULTS}/table.md",
+        f"{RESULTS}/table.csv",
+    default_target: True

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from unisync_model.checkpoint import atomic_save, load_model, model_record
+from unisync_model.model import UniSync, UniSyncConfig, example_inputs
+
+
+@pytest.fixture
+def small():
+    torch.manual_seed(0)
+    return UniSync(UniSyncConfig("mel", "rgb", width=4, embed_dim=32)).eval()
+
+
+def test_shapes_and_range(small):
+    visual, audio = example_inputs(small.config, batch=6)
+    assert visual.shape == (6, 5, 48, 96, 3) and audio.shape == (6, 16, 80)
+    v, a = small.embed_visual(visual), small.embed_audio(audio)
+    assert v.shape == (6, 32) and a.shape == (6, 32)
+    assert (v >= 0).all() and (a >= 0).all()  # ReLU before the cosine
+    p = small(visual, audio)
+    assert p.shape == (6,)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_uint8_frames_are_scaled(small):
+    visual, audio = example_inputs(small.config, batch=2)
+    as_uint8 = (visual * 255).round().to(torch.uint8)
+    torch.testing.assert_close(small(as_uint8, audio), small(as_uint8.float() / 255, audio))
+
+
+def test_paper_size_model_has_about_the_papers_parameters():
+    model = UniSync(UniSyncConfig("mel", "rgb"))
+    parameters = sum(p.numel() for p in model.parameters())
+    assert 10e6 < parameters < 30e6  # the paper: 16.3 M
+
+
+def test_save_and_load_round_trip(small, tmp_path):
+    path = tmp_path / "model.pt"
+    atomic_save(model_record(small, epoch=3), path)
+    loaded = load_model(path, torch.device("cpu"))
+    visual, audio = example_inputs(small.config, batch=3)
+    torch.testing.assert_close(loaded(visual, audio), small(visual, audio))
+    assert loaded.config == small.config
+
+
+def test_unknown_representation_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown visual representation"):
+        UniSync(UniSyncConfig("mel", "hologram"))

@@ -1,0 +1,41 @@
+"""Saving and loading models: a plain dict of tensors and primitives, read with weights_only=True,
+written to a temporary file and renamed so a crash never leaves a truncated checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unisync_model import __version__
+from unisync_model.model import UniSync, UniSyncConfig
+
+
+def pick_device() -> torch.device:
+    """cuda where there is one, else the CPU; every caller takes the device from here, once."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def model_record(model: UniSync, **extra: Any) -> dict[str, Any]:
+    config = dataclasses.asdict(model.config)
+    return {"unisync_version": __version__, "config": config,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+
+
+def load_model(path: str | Path, device: torch.device | None = None) -> UniSync:
+    record = torch.load(path, map_location="cpu", weights_only=True)
+    config = record["config"]
+    config = UniSyncConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    model = UniSync(config)
+    model.load_state_dict(record["state_dict"])
+    return model.to(device or pick_device()).eval()

@@ -1,0 +1,169 @@
+"""The `unisync` command: one subcommand per pipeline step, each a thin call into the library.
+
+Stage settings arrive as a JSON object (`--settings`), the way the workflow passes a config.yaml
+section; keys left out take the defaults in unisync_model/settings.py.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from unisync_model import settings as S
+
+
+def _shards(value: str) -> list[str]:
+    return [s for s in value.split(",") if s]
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """UniSync: audio-visual synchronisation experts for any audio and visual representation."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command("demo-corpus")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--speakers", type=int, required=True)
+@click.option("--clips-per-speaker", type=int, required=True)
+@click.option("--split", "splits", required=True, help="Speakers per split, e.g. train=6,val=1,test=1.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", type=int, default=160, show_default=True, help="Frame side in pixels.")
+def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, seed: int, size: int) -> None:
+    """Generate the demo corpus (synthetic speech, animated face), laid out like LRS2."""
+    from unisync_model.demo_corpus import make_demo_corpus
+    split_speakers = {k: int(v) for k, v in (item.split("=") for item in splits.split(","))}
+    make_demo_corpus(root, speakers=speakers, clips_per_speaker=clips_per_speaker,
+                     split_speakers=split_speakers, seed=seed, size=size)
+
+
+@main.command()
+@click.option("--recipe", required=True, help="Corpus recipe, e.g. lrs2.")
+@click.option("--root", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--shards", type=int, required=True, help="Number of shards.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="clips.parquet to write.")
+def manifest(recipe: str, root: Path, shards: int, out: Path) -> None:
+    """List a corpus's clips with speaker, split, shard and status."""
+    from unisync_model.manifest import build_manifest, write_manifest
+    clips = build_manifest(recipe, root, shards)
+    write_manifest(clips, out)
+    logging.getLogger("unisync").info("%d clips, %d speakers, status: %s", len(clips), clips["speaker"].nunique(),
+                                      clips["status"].value_counts().to_dict())
+
+
+def _shard_clips(manifest_path: Path, shard: str):
+    from unisync_model.manifest import STATUS_OK, read_manifest
+    clips = read_manifest(manifest_path, shard)
+    return clips[clips["status"] == STATUS_OK]
+
+
+manifest_option = click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path),
+                               required=True)
+shard_option = click.option("--shard", required=True, help="Shard name, e.g. 000.")
+out_option = click.option("--out", type=click.Path(path_type=Path), required=True)
+settings_option = click.option("--settings", "settings_json", default="", help="Stage settings as JSON.")
+
+
+@main.command()
+@manifest_option
+@shard_option
+@out_option
+def audio(manifest_path: Path, shard: str, out: Path) -> None:
+    """Decode every clip's audio to 16 kHz mono."""
+    from unisync_model.extract.audio import extract_audio
+    extract_audio(_shard_clips(manifest_path, shard), out)
+
+
+@main.command()
+@manifest_option
+@shard_option
+@out_option
+@settings_option
+def tracks(manifest_path: Path, shard: str, out: Path, settings_json: str) -> None:
+    """Detect, follow and smooth the speaking face at 25 fps."""
+    from unisync_model.extract.tracks import extract_tracks
+    extract_tracks(_shard_clips(manifest_path, shard), out, S.parse_json(S.TracksSettings, settings_json))
+
+
+@main.command()
+@manifest_option
+@shard_option
+@click.option("--tracks", "tracks_path", type=click.Path(exists=True, path_type=Path), required=True)
+@out_option
+@settings_option
+def rgb(manifest_path: Path, shard: str, tracks_path: Path, out: Path, settings_json: str) -> None:
+    """Crop the lower half of the face in every frame."""
+    from unisync_model.extract.rgb import extract_rgb
+    extract_rgb(_shard_clips(manifest_path, shard), tracks_path, out, S.parse_json(S.RgbSettings, settings_json))
+
+
+@main.command()
+@click.option("--audio", "audio_path", type=click.Path(exists=True, path_type=Path), required=True)
+@out_option
+@settings_option
+def mel(audio_path: Path, out: Path, settings_json: str) -> None:
+    """Log-Mel spectrogram at 80 Hz from an audio shard."""
+    from unisync_model.extract.mel import extract_mel
+    extract_mel(audio_path, out, S.parse_json(S.MelSettings, settings_json))
+
+
+combination_options = [
+    manifest_option,
+    click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), required=True),
+    click.option("--shards", "shard_list", required=True, help="Comma-separated shard names."),
+    click.option("--audio", "audio_rep", required=True, help="Audio representation, e.g. mel."),
+    click.option("--visual", "visual_rep", required=True, help="Visual representation, e.g. rgb."),
+]
+
+
+def _combination(f):
+    for option in reversed(combination_options):
+        f = option(f)
+    return f
+
+
+@main.command()
+@_combination
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+@settings_option
+@click.option("--threads", type=int, default=0, help="Torch threads in the main process (0: torch's default).")
+def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir, settings_json, threads) -> None:
+    """Train one audio × visual combination (resumes from out-dir/checkpoints/last.pt)."""
+    from unisync_model.train import train as train_model
+    train_model(manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep, out_dir,
+                S.parse_json(S.TrainSettings, settings_json), threads)
+
+
+@main.command()
+@_combination
+@click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), required=True)
+@out_option
+@settings_option
+@click.option("--split", default="test", show_default=True)
+def evaluate(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, model_path, out, settings_json,
+             split) -> None:
+    """Binary-protocol accuracy of a model on a split, to JSON."""
+    from unisync_model.evaluate import evaluate_binary, write_json
+    record = evaluate_binary(model_path, manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep,
+                             S.parse_json(S.EvalSettings, settings_json), split)
+    write_json(record, out)
+    logging.getLogger("unisync").info("%s × %s: %s accuracy %.2f%% on %d pairs", audio_rep, visual_rep,
+                                      record["protocol"], 100 * record["accuracy"], record["pairs"])
+
+
+@main.command()
+@click.argument("metrics", nargs=-1, type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--corpus", required=True)
+@click.option("--md", type=click.Path(path_type=Path), required=True)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True)
+def table(metrics, corpus: str, md: Path, csv_path: Path) -> None:
+    """Gather evaluation JSONs into the results table (markdown and CSV)."""
+    from unisync_model.table import results_table, write_table
+    write_table(results_table(list(metrics)), corpus, md, csv_path)
+
+
+if __name__ == "__main__":
+    main()

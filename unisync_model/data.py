@@ -1,0 +1,70 @@
+"""Training and evaluation windows read from the shards.
+
+`clip_table` joins the manifest with what the two stages wrote (a clip needs both), and counts the
+windows each clip can give. `WindowDataset` serves the pairs of a plan: each item is one slice of
+the visual shard and one of the audio shard, read through a per-process file handle.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from unisync_model.alignment import AUDIO_FEATURES, window_count
+from unisync_model.manifest import STATUS_OK, read_manifest
+from unisync_model.pairs import Plan
+from unisync_model.settings import WINDOW_FRAMES
+from unisync_model.shards import ShardReader
+
+
+def open_shards(shards_dir: str | Path, stage: str, shard_names: list[str]) -> dict[str, ShardReader]:
+    return {s: ShardReader(Path(shards_dir) / stage / f"{s}.h5") for s in shard_names}
+
+
+def clip_table(manifest: str | Path, splits: list[str], visual: dict[str, ShardReader],
+               audio: dict[str, ShardReader], audio_feature: str) -> pd.DataFrame:
+    """The usable clips of `splits`, with their window count; clips missing from a shard are left out."""
+    clips = read_manifest(manifest)
+    clips = clips[(clips["status"] == STATUS_OK) & clips["split"].isin(splits)]
+    rows = []
+    for row in clips.itertuples(index=False):
+        v, a = visual.get(row.shard), audio.get(row.shard)
+        if v is None or a is None or row.clip_id not in v or row.clip_id not in a:
+            continue
+        windows = window_count(v.length(row.clip_id), a.length(row.clip_id), audio_feature)
+        if windows > 0:
+            rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "split": row.split,
+                         "shard": row.shard, "windows": windows})
+    return pd.DataFrame(rows, columns=["clip_id", "speaker", "split", "shard", "windows"])
+
+
+class WindowDataset(Dataset):
+    def __init__(self, clips: pd.DataFrame, plan: Plan, visual: dict[str, ShardReader],
+                 audio: dict[str, ShardReader], audio_feature: str):
+        self.clip_ids = clips["clip_id"].tolist()
+        self.shards = clips["shard"].tolist()
+        self.plan = plan
+        self.visual = visual
+        self.audio = audio
+        self.audio_start, self.audio_length, _ = AUDIO_FEATURES[audio_feature]
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, i: int):
+        p = self.plan
+        vc, ac = int(p.visual_clip[i]), int(p.audio_clip[i])
+        vs = int(p.visual_start[i])
+        visual = self.visual[self.shards[vc]].read(self.clip_ids[vc], vs, vs + WINDOW_FRAMES)
+        a0 = self.audio_start(int(p.audio_start[i]))
+        audio = self.audio[self.shards[ac]].read(self.clip_ids[ac], a0, a0 + self.audio_length)
+        return (torch.from_numpy(np.ascontiguousarray(visual)), torch.from_numpy(audio.astype(np.float32)),
+                int(p.label[i]), int(p.kind[i]))
+
+
+def worker_init(_: int) -> None:
+    """One thread per DataLoader worker: on few cores, per-worker BLAS/OpenMP pools fight each other."""
+    torch.set_num_threads(1)

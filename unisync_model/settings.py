@@ -1,0 +1,134 @@
+"""Settings of every stage, in one place.
+
+Each stage reads one dataclass. config.yaml holds the same sections (validated by
+workflow/schemas/config.schema.yaml); the workflow passes a section to the CLI as JSON, and
+`from_dict` rejects keys it does not know, so a typo fails loudly instead of being ignored.
+The defaults below are the paper's values where the paper gives one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Timing shared by every stage: 25 fps video, 16 kHz audio, 80 Hz Mel (hop 200), 5-frame (0.2 s) windows.
+FPS = 25
+SAMPLE_RATE = 16000
+MEL_HOP = 200
+WINDOW_FRAMES = 5
+
+
+@dataclass(frozen=True)
+class TracksSettings:
+    detector: str = "yunet"
+    weights: str = "face_detection_yunet_2023mar.onnx"  # a name the weights resolver knows, or a path
+    score_threshold: float = 0.6
+    detect_width: int = 320  # frames are downscaled to this width for detection (speed); boxes are rescaled back
+    smooth_frames: int = 5  # centred moving average over the box, in frames
+    max_gap_frames: int = 12  # gaps without a face up to this long are bridged by interpolation
+
+
+@dataclass(frozen=True)
+class RgbSettings:
+    face_size: int = 96  # the face crop is resized to face_size × face_size; the lower half is kept
+    box_scale: float = 1.15  # the square crop side, relative to the larger side of the detected box
+
+
+@dataclass(frozen=True)
+class MelSettings:
+    n_mels: int = 80
+    n_fft: int = 800
+    win_length: int = 800
+    fmin: float = 55.0
+    fmax: float = 7600.0
+    preemphasis: float = 0.97
+    ref_level_db: float = 20.0
+    min_level_db: float = -100.0
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    width: int = 64  # base channel count; 64 is the paper-size model (~16 M parameters)
+    embed_dim: int = 512
+    visual_pool: tuple[int, int] = (24, 24)
+    audio_pool: tuple[int, int] = (16, 16)
+
+
+@dataclass(frozen=True)
+class NegativeMix:
+    """Share of each kind of negative among the negatives; must sum to 1."""
+
+    same_speaker_overlap: float = 0.4  # same clip, audio shifted by 1..4 frames (windows overlap)
+    same_speaker_no_overlap: float = 0.4  # same clip, audio shifted by 5 frames or more
+    cross_speaker: float = 0.2  # audio of a clip of another speaker
+
+    def __post_init__(self) -> None:
+        total = self.same_speaker_overlap + self.same_speaker_no_overlap + self.cross_speaker
+        if abs(total - 1.0) > 1e-6 or min(self.as_tuple()) < 0:
+            raise ValueError(f"negative proportions must be >= 0 and sum to 1, got {self}")
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.same_speaker_overlap, self.same_speaker_no_overlap, self.cross_speaker)
+
+
+@dataclass(frozen=True)
+class Margins:
+    same_speaker: float = 0.1
+    cross_speaker: float = 0.3
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 1e-4
+    positive_fraction: float = 0.5
+    windows_per_epoch: int = 0  # 0: as many as the training split has windows
+    val_pairs: int = 1000
+    negatives: NegativeMix = field(default_factory=NegativeMix)
+    margins: Margins = field(default_factory=Margins)
+    workers: int = 2
+    seed: int = 0
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    pairs: int = 2000  # binary protocol: this many pairs, half synced
+    min_shift: int = 5  # unsynced pairs shift the audio by at least this many frames within the clip
+    threshold: float = 0.5
+    seed: int = 1234
+    batch_size: int = 256
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
+    """Build a settings dataclass from a (possibly partial) dict, recursing into nested sections."""
+    data = dict(data or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown setting(s) {unknown}; known: {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = fields[name].default
+        if default is dataclasses.MISSING and fields[name].default_factory is not dataclasses.MISSING:
+            default = fields[name].default_factory()
+        if dataclasses.is_dataclass(default):
+            value = from_dict(type(default), value)
+        elif isinstance(default, tuple):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def parse_json(cls: type[T], text: str | None) -> T:
+    return from_dict(cls, json.loads(text) if text else {})
+
+
+def to_dict(settings: Any) -> dict[str, Any]:
+    return dataclasses.asdict(settings)

@@ -1,0 +1,93 @@
+"""One resolver for every model file, by name.
+
+Order: a path given in config → each directory of $UNISYNC_WEIGHTS (':'-separated) → the cache
+directory ($UNISYNC_CACHE, else ~/.cache/unisync/weights) → the upstream address, checked against a
+pinned sha256, unless $UNISYNC_OFFLINE is set. With none of them, the error names the file and the
+places it was looked for.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    url: str
+    sha256: str
+    what: str
+
+
+KNOWN: dict[str, KnownWeights] = {
+    "face_detection_yunet_2023mar.onnx": KnownWeights(
+        "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        "OpenCV YuNet face detector (MIT)"),
+    "3ddfa_v2_mb05_120x120.pth": KnownWeights(
+        "https://github.com/cleardusk/3DDFA_V2/raw/master/weights/mb05_120x120.pth",
+        "f93ed7f1c4c0382b16d7c18480a5f67473c1917a47475a9823924f38aeb27280",
+        "3DDFA_V2 MobileNet 0.5 regressor (MIT)"),
+}
+
+
+class WeightsNotFound(FileNotFoundError):
+    pass
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UNISYNC_CACHE", Path.home() / ".cache" / "unisync" / "weights"))
+
+
+def search_dirs() -> list[Path]:
+    dirs = [Path(d) for d in os.environ.get("UNISYNC_WEIGHTS", "").split(os.pathsep) if d]
+    return dirs + [cache_dir()]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve(name_or_path: str) -> Path:
+    """The local path of a model file, fetching it into the cache only where that is allowed."""
+    given = Path(name_or_path).expanduser()
+    if given.is_file():
+        return given
+    name = given.name
+    looked = [str(given)] if given.parent != Path(".") else []
+    for directory in search_dirs():
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+        looked.append(str(candidate))
+    known = KNOWN.get(name)
+    if known is not None and not os.environ.get("UNISYNC_OFFLINE"):
+        try:
+            return _download(name, known)
+        except OSError as err:
+            looked.append(f"{known.url} ({err})")
+    hint = f" ({known.what}; upstream {known.url})" if known else ""
+    raise WeightsNotFound(
+        f"model file {name!r}{hint} not found. Looked in: {', '.join(looked)}. Put it in one of "
+        f"$UNISYNC_WEIGHTS's directories or {cache_dir()}, or give its path in config.yaml.")
+
+
+def _download(name: str, known: KnownWeights) -> Path:
+    target = cache_dir() / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(name + ".part")
+    with urllib.request.urlopen(known.url, timeout=30) as response, open(tmp, "wb") as out:
+        while block := response.read(1 << 20):
+            out.write(block)
+    actual = sha256_of(tmp)
+    if actual != known.sha256:
+        tmp.unlink()
+        raise OSError(f"sha256 mismatch for {name}: got {actual}, expected {known.sha256}")
+    os.replace(tmp, target)
+    return target

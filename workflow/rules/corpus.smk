@@ -1,0 +1,45 @@
+rule demo_corpus:
+    output:
+        directory(config["demo"]["root"]),
+    params:
+        speakers=config["demo"]["speakers"],
+        clips=config["demo"]["clips_per_speaker"],
+        split=",".join(f"{k}={v}" for k, v in config["demo"]["split_speakers"].items()),
+        seed=config["demo"]["seed"],
+        size=config["demo"]["size"],
+    log:
+        f"{config['results']}/logs/demo_corpus.log",
+    benchmark:
+        f"{config['results']}/benchmarks/demo_corpus.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync demo-corpus {output:q} --speakers {params.speakers} --clips-per-speaker {params.clips}"
+        " --split {params.split} --seed {params.seed} --size {params.size} > {log:q} 2>&1"
+
+
+rule manifest:
+    input:
+        config["corpus"]["root"],
+    output:
+        f"{RESULTS}/clips.parquet",
+    params:
+        recipe=config["corpus"]["recipe"],
+        shards=config["corpus"]["shards"],
+    log:
+        f"{RESULTS}/logs/manifest.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/manifest.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync manifest --recipe {params.recipe} --root {input:q} --shards {params.shards}"
+        " --out {output:q} > {log:q} 2>&1"

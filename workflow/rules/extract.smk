@@ -1,0 +1,86 @@
+# One job per stage and shard; each visual stage decodes the video again, so any stage can be rerun alone.
+
+
+rule audio:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+    output:
+        f"{RESULTS}/shards/audio/{{shard}}.h5",
+    log:
+        f"{RESULTS}/logs/audio/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/audio/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync audio --manifest {input.manifest:q} --shard {wildcards.shard} --out {output:q} > {log:q} 2>&1"
+
+
+rule tracks:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+    output:
+        f"{RESULTS}/shards/tracks/{{shard}}.h5",
+    params:
+        settings=settings("tracks"),
+    log:
+        f"{RESULTS}/logs/tracks/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tracks/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync tracks --manifest {input.manifest:q} --shard {wildcards.shard} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule rgb:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+        tracks=f"{RESULTS}/shards/tracks/{{shard}}.h5",
+    output:
+        f"{RESULTS}/shards/rgb/{{shard}}.h5",
+    params:
+        settings=settings("rgb"),
+    log:
+        f"{RESULTS}/logs/rgb/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/rgb/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync rgb --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
+        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule mel:
+    input:
+        f"{RESULTS}/shards/audio/{{shard}}.h5",
+    output:
+        f"{RESULTS}/shards/mel/{{shard}}.h5",
+    params:
+        settings=settings("mel"),
+    log:
+        f"{RESULTS}/logs/mel/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mel/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync mel --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,75 @@
+rule train:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+        shards=combination_shards,
+    output:
+        model=f"{RESULTS}/models/{{audio}}_{{visual}}/model.pt",
+        log_csv=f"{RESULTS}/models/{{audio}}_{{visual}}/training.csv",
+    params:
+        settings=settings("train"),
+        shards=",".join(SHARDS),
+        shards_dir=f"{RESULTS}/shards",
+        out_dir=subpath(output.model, parent=True),
+    log:
+        f"{RESULTS}/logs/train/{{audio}}_{{visual}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{audio}}_{{visual}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=8000,
+        runtime=24 * 60,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
+        " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule evaluate:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+        model=f"{RESULTS}/models/{{audio}}_{{visual}}/model.pt",
+        shards=combination_shards,
+    output:
+        f"{RESULTS}/models/{{audio}}_{{visual}}/metrics_binary.json",
+    params:
+        settings=settings("evaluate"),
+        shards=",".join(SHARDS),
+        shards_dir=f"{RESULTS}/shards",
+    log:
+        f"{RESULTS}/logs/evaluate/{{audio}}_{{visual}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{audio}}_{{visual}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync evaluate --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        " --audio {wildcards.audio} --visual {wildcards.visual} --model {input.model:q}"
+        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule table:
+    input:
+        [f"{RESULTS}/models/{a}_{v}/metrics_binary.json" for a, v in COMBINATIONS],
+    output:
+        md=f"{RESULTS}/table.md",
+        csv=f"{RESULTS}/table.csv",
+    params:
+        corpus=CORPUS,
+    log:
+        f"{RESULTS}/logs/table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/table.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync table {input:q} --corpus {params.corpus} --md {output.md:q} --csv {output.csv:q} > {log:q} 2>&1"
