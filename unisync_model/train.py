@@ -65,7 +65,7 @@ def run_epoch(model: UniSync, batches: DataLoader, margins: torch.Tensor, device
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            total_loss += float(loss) * len(label)
+            total_loss += float(loss.detach()) * len(label)
             correct += float(((p >= 0.5).long() == label).sum())
             seen += len(label)
     return total_loss / max(seen, 1), correct / max(seen, 1)
@@ -106,7 +106,7 @@ def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
             start_epoch, best_accuracy, history = state["epoch"] + 1, state["best_accuracy"], state["history"]
-            log.info("resuming after epoch %d from %s", state["epoch"], last)
+            log.info("resuming after epoch %d from %s", state["epoch"] + 1, last)
         else:
             log.info("%s was made with other settings: starting over", last)
 

@@ -1,0 +1,115 @@
+"""The workflow end to end on a tiny demo corpus, in a temporary directory: it runs, accounts for
+every clip, does nothing the second time, and `-R mel` reruns mel and only what depends on it."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, venv_env
+from unisync_model.shards import ShardReader
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "corpus": {"name": "tiny", "recipe": "lrs2", "root": "data/demo", "shards": 2},
+    "demo": {"root": "data/demo", "speakers": 4, "clips_per_speaker": 2,
+             "split_speakers": {"train": 2, "val": 1, "test": 1}, "seed": 3, "size": 128},
+    "train": {"epochs": 2, "val_pairs": 40, "workers": 1,
+              "model": {"width": 4, "embed_dim": 16, "visual_pool": [12, 12], "audio_pool": [8, 8]}},
+    "evaluate": {"pairs": 60},
+}
+
+
+def merged(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and key in base else value
+    return out
+
+
+def snakemake(workdir, *args):
+    result = subprocess.run(["snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+                             "--configfile", str(workdir / "config.yaml"), *args],
+                            capture_output=True, text=True, env=venv_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule → count."""
+    stats = output.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory, request):
+    if shutil.which("espeak-ng") is None or shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg and espeak-ng (apt-get install ffmpeg espeak-ng)")
+    request.getfixturevalue("yunet_weights")
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = merged(yaml.safe_load((ROOT / "config.yaml").read_text()), TINY)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    output = snakemake(workdir, "--cores", "2", "train_all")
+    return workdir, output
+
+
+def test_plan_is_printed_without_running(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(merged(yaml.safe_load((ROOT / "config.yaml").read_text()),
+                                                                 TINY)))
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "train_all"))
+    assert jobs == {"demo_corpus": 1, "manifest": 1, "audio": 2, "tracks": 2, "rgb": 2, "mel": 2, "train": 1,
+                    "evaluate": 1, "table": 1, "train_all": 1}
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_writes_the_table_and_accounts_for_every_clip(workflow_run):
+    workdir, _ = workflow_run
+    results = workdir / "results" / "tiny"
+    table = pd.read_csv(results / "table.csv")
+    assert list(table[["audio", "visual", "protocol"]].itertuples(index=False, name=None)) == [("mel", "rgb", "binary")]
+    assert 0 <= table.loc[0, "accuracy_%"] <= 100
+    assert "binary protocol" in (results / "table.md").read_text()
+    metrics = json.loads((results / "models" / "mel_rgb" / "metrics_binary.json").read_text())
+    assert metrics["pairs"] == 60 and metrics["speakers"] == 1
+    log = pd.read_csv(results / "models" / "mel_rgb" / "training.csv")
+    assert list(log["epoch"]) == [1, 2]
+    clips = pd.read_parquet(results / "clips.parquet")
+    assert len(clips) == 8 and set(clips["split"]) == {"train", "val", "test"}
+    for stage in ("audio", "tracks", "rgb", "mel"):
+        seen = []
+        for shard in ("000", "001"):
+            reader = ShardReader(results / "shards" / stage / f"{shard}.h5")
+            seen += reader.clip_ids + [s["clip_id"] for s in reader.skipped]
+            assert set(reader.clip_ids) <= set(clips.loc[clips["shard"] == shard, "clip_id"])
+        assert sorted(seen) == sorted(clips["clip_id"]), stage
+    assert not list(workdir.rglob("*.tmp"))
+
+
+def test_second_run_does_nothing(workflow_run):
+    workdir, _ = workflow_run
+    assert "Nothing to be done" in snakemake(workdir, "--cores", "2", "train_all")
+
+
+def test_rerunning_mel_reruns_only_what_depends_on_it(workflow_run):
+    workdir, _ = workflow_run
+    jobs = planned_jobs(snakemake(workdir, "-n", "--cores", "2", "train_all", "-R", "mel"))
+    assert jobs == {"mel": 2, "train": 1, "evaluate": 1, "table": 1, "train_all": 1}
+
+
+def test_training_resumes_from_its_checkpoint(workflow_run, tmp_path):
+    """A rerun with more epochs continues from checkpoints/last.pt instead of starting over."""
+    workdir, _ = workflow_run
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["train"]["epochs"] = 3
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "--cores", "2", "train_all")
+    log = pd.read_csv(workdir / "results" / "tiny" / "models" / "mel_rgb" / "training.csv")
+    assert list(log["epoch"]) == [1, 2, 3]
+    train_log = (workdir / "results" / "tiny" / "logs" / "train" / "mel_rgb.log").read_text()
+    assert "resuming after epoch 2" in train_log
