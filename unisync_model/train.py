@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+from unisync_model.progress import progress
 
 from unisync_model.checkpoint import atomic_save, model_record, pick_device
 from unisync_model.data import WindowDataset, clip_table, open_shards, worker_init
@@ -56,7 +56,7 @@ def run_epoch(model: UniSync, batches: DataLoader, margins: torch.Tensor, device
     model.train(optimizer is not None)
     total_loss = correct = seen = 0.0
     with torch.set_grad_enabled(optimizer is not None):
-        for visual, audio, label, kind in tqdm(batches, desc=desc, unit="batch", leave=False):
+        for visual, audio, label, kind in progress(batches, desc=desc, unit="batch", leave=False):
             visual, audio = visual.to(device, non_blocking=True), audio.to(device, non_blocking=True)
             label = label.to(device)
             p = model(visual, audio)

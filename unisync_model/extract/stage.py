@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
-from tqdm import tqdm
+from unisync_model.progress import progress
 
 from unisync_model.shards import ShardWriter
 
@@ -31,7 +31,7 @@ def run_stage(clip_ids: Iterable[str], process: Callable[[str], np.ndarray], out
         for record in upstream_skipped:
             writer.skip(record["clip_id"], record["reason"])
             skipped += 1
-        for clip_id in tqdm(clip_ids, desc=stage, unit="clip"):
+        for clip_id in progress(clip_ids, desc=stage, unit="clip"):
             try:
                 frames = process(clip_id)
             except (SkipClip, *skip_on) as err:
