@@ -20,7 +20,7 @@ def offline(monkeypatch, tmp_path_factory):
         monkeypatch.setenv("UNISYNC_WEIGHTS", str(SHARED_WEIGHTS))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def yunet_weights() -> Path:
     path = SHARED_WEIGHTS / YUNET
     if not path.is_file():
@@ -33,4 +33,7 @@ def venv_env() -> dict[str, str]:
     import sys
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["UNISYNC_OFFLINE"] = "1"
+    if SHARED_WEIGHTS.is_dir():
+        env["UNISYNC_WEIGHTS"] = str(SHARED_WEIGHTS)
     return env

@@ -34,7 +34,7 @@ def main(verbose: bool) -> None:
 @click.option("--size", type=int, default=160, show_default=True, help="Frame side in pixels.")
 def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, seed: int, size: int) -> None:
     """Generate the demo corpus (synthetic speech, animated face), laid out like LRS2."""
-    from unisync_model.demo import make_demo_corpus
+    from unisync_model.demo_corpus import make_demo_corpus
     split_speakers = {k: int(v) for k, v in (item.split("=") for item in splits.split(","))}
     make_demo_corpus(root, speakers=speakers, clips_per_speaker=clips_per_speaker,
                      split_speakers=split_speakers, seed=seed, size=size)

@@ -18,30 +18,59 @@ class MediaError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    width: int
+    width: int  # as displayed: after the rotation in the file's metadata, which ffmpeg applies
     height: int
     duration: float
     has_audio: bool
+    rotation: int  # degrees, from the display matrix or the legacy `rotate` tag
+    codec: str
+
+
+def _rotation(video: dict) -> int:
+    for side in video.get("side_data_list", []):
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    return int(video.get("tags", {}).get("rotate", 0)) % 360
 
 
 def probe(path: str | Path) -> VideoInfo:
+    if not Path(path).is_file():
+        raise MediaError("file missing")
+    if Path(path).stat().st_size == 0:
+        raise MediaError("unreadable: empty file")
     try:
         info = ffmpeg.probe(str(path))
     except ffmpeg.Error as err:
-        raise MediaError(f"unreadable: {err.stderr.decode(errors='replace').strip().splitlines()[-1:]}") from err
+        last = (err.stderr.decode(errors="replace").strip().splitlines() or ["ffprobe failed"])[-1]
+        raise MediaError(f"unreadable: {last}") from err
     streams = info.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not s.get("disposition", {}).get("attached_pic")), None)
     if video is None:
         raise MediaError("no video stream")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise MediaError("unreadable: video stream without a frame size")
+    rotation = _rotation(video)
+    if rotation in (90, 270):
+        width, height = height, width
     duration = float(info.get("format", {}).get("duration") or video.get("duration") or 0.0)
-    return VideoInfo(int(video["width"]), int(video["height"]), duration,
-                     any(s.get("codec_type") == "audio" for s in streams))
+    return VideoInfo(width, height, duration, any(s.get("codec_type") == "audio" for s in streams), rotation,
+                     video.get("codec_name", "?"))
 
 
-def video_frames(path: str | Path, width: int | None = None, height: int | None = None) -> Iterator[np.ndarray]:
+def scaled_size(info: VideoInfo, max_width: int) -> tuple[int, int]:
+    """The frame size with the width brought down to at most max_width (even sides, aspect kept)."""
+    scale = min(1.0, max_width / info.width)
+    return max(2, 2 * round(info.width * scale / 2)), max(2, 2 * round(info.height * scale / 2))
+
+
+def video_frames(path: str | Path, width: int | None = None, height: int | None = None,
+                 info: VideoInfo | None = None) -> Iterator[np.ndarray]:
     """Yield the frames of a video as H×W×3 uint8 BGR, resampled to 25 fps CFR (ffmpeg's fps filter
-    duplicates or drops frames by timestamp, so variable-rate input comes out evenly spaced)."""
-    info = probe(path)
+    duplicates or drops frames by timestamp, so variable-rate input comes out evenly spaced), upright
+    (ffmpeg applies the rotation metadata), optionally scaled to width × height by ffmpeg."""
+    info = info or probe(path)
     width = width or info.width
     height = height or info.height
     stream = ffmpeg.input(str(path)).video.filter("fps", fps=FPS)
