@@ -59,12 +59,6 @@ def probe(path: str | Path) -> VideoInfo:
                      video.get("codec_name", "?"))
 
 
-def scaled_size(info: VideoInfo, max_width: int) -> tuple[int, int]:
-    """The frame size with the width brought down to at most max_width (even sides, aspect kept)."""
-    scale = min(1.0, max_width / info.width)
-    return max(2, 2 * round(info.width * scale / 2)), max(2, 2 * round(info.height * scale / 2))
-
-
 def video_frames(path: str | Path, width: int | None = None, height: int | None = None,
                  info: VideoInfo | None = None) -> Iterator[np.ndarray]:
     """Yield the frames of a video as H×W×3 uint8 BGR, resampled to 25 fps CFR (ffmpeg's fps filter

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from unisync_model.progress import progress
 
 from unisync_model.checkpoint import atomic_save, model_record, pick_device
 from unisync_model.data import WindowDataset, clip_table, open_shards, worker_init
 from unisync_model.loss import margin_bce
 from unisync_model.model import UniSync, UniSyncConfig
 from unisync_model.pairs import CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan, training_plan
+from unisync_model.progress import progress
 from unisync_model.settings import WINDOW_FRAMES, TrainSettings, to_dict
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
-from unisync_model.progress import progress
 
+from unisync_model.progress import progress
 from unisync_model.shards import ShardWriter
 
 log = logging.getLogger(__name__)

@@ -104,8 +104,7 @@ def bridge_and_smooth(chosen: np.ndarray, settings: TracksSettings) -> np.ndarra
 
 
 def track_clip(path: str | Path, detector: YuNetDetector, settings: TracksSettings) -> np.ndarray:
-    probe(path)
-    detections = [detector(frame) for frame in video_frames(path)]
+    detections = [detector(frame) for frame in video_frames(path, info=probe(path))]
     if not detections:
         raise SkipClip("no video frames")
     chosen = follow_face(detections)
