@@ -8,10 +8,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
 
 
 rule train_all:
     input:
         f"{RESULTS}/table.md",
         f"{RESULTS}/table.csv",
+        f"{RESULTS}/report",
     default_target: True

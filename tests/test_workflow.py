@@ -64,7 +64,7 @@ def test_plan_is_printed_without_running(tmp_path):
                                                                  TINY)))
     jobs = planned_jobs(snakemake(tmp_path, "-n", "train_all"))
     assert jobs == {"demo_corpus": 1, "manifest": 1, "audio": 2, "tracks": 2, "rgb": 2, "mel": 2, "train": 1,
-                    "evaluate": 1, "table": 1, "train_all": 1}
+                    "evaluate": 1, "table": 1, "report": 1, "train_all": 1}
     assert not (tmp_path / "results").exists()
 
 
@@ -89,6 +89,10 @@ def test_run_writes_the_table_and_accounts_for_every_clip(workflow_run):
             assert set(reader.clip_ids) <= set(clips.loc[clips["shard"] == shard, "clip_id"])
         assert sorted(seen) == sorted(clips["clip_id"]), stage
     assert not list(workdir.rglob("*.tmp"))
+    report = pd.read_csv(results / "report" / "clips.csv")
+    assert sorted(report["clip_id"]) == sorted(clips["clip_id"])
+    assert (report["status"] == "ok").all(), report[["clip_id", "status"]]
+    assert len(list((results / "report" / "contact_sheets").glob("*.png"))) == len(clips)
 
 
 def test_second_run_does_nothing(workflow_run):
@@ -99,7 +103,7 @@ def test_second_run_does_nothing(workflow_run):
 def test_rerunning_mel_reruns_only_what_depends_on_it(workflow_run):
     workdir, _ = workflow_run
     jobs = planned_jobs(snakemake(workdir, "-n", "--cores", "2", "train_all", "-R", "mel"))
-    assert jobs == {"mel": 2, "train": 1, "evaluate": 1, "table": 1, "train_all": 1}
+    assert jobs == {"mel": 2, "train": 1, "evaluate": 1, "table": 1, "report": 1, "train_all": 1}
 
 
 def test_training_resumes_from_its_checkpoint(workflow_run, tmp_path):

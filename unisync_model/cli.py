@@ -41,17 +41,21 @@ def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, 
 
 
 @main.command()
-@click.option("--recipe", required=True, help="Corpus recipe, e.g. lrs2.")
+@click.option("--recipe", required=True, help="Corpus recipe: lrs2, cncvs or folder.")
 @click.option("--root", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--shards", type=int, required=True, help="Number of shards.")
+@click.option("--options", "options_json", default="{}", show_default=True,
+              help="The recipe's options as JSON, e.g. '{\"speaker_pattern\": \"...\"}'.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Files probed at once.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="clips.parquet to write.")
-def manifest(recipe: str, root: Path, shards: int, out: Path) -> None:
-    """List a corpus's clips with speaker, split, shard and status."""
-    from unisync_model.manifest import build_manifest, write_manifest
-    clips = build_manifest(recipe, root, shards)
+def manifest(recipe: str, root: Path, shards: int, options_json: str, threads: int, out: Path) -> None:
+    """List a corpus's clips with speaker, split, shard, media facts and status."""
+    import json
+
+    from unisync_model.manifest import build_manifest, summary, write_manifest
+    clips = build_manifest(recipe, root, shards, json.loads(options_json), threads)
     write_manifest(clips, out)
-    logging.getLogger("unisync").info("%d clips, %d speakers, status: %s", len(clips), clips["speaker"].nunique(),
-                                      clips["status"].value_counts().to_dict())
+    logging.getLogger("unisync").info("manifest: %s", summary(clips))
 
 
 def _shard_clips(manifest_path: Path, shard: str):
@@ -163,6 +167,20 @@ def table(metrics, corpus: str, md: Path, csv_path: Path) -> None:
     """Gather evaluation JSONs into the results table (markdown and CSV)."""
     from unisync_model.table import results_table, write_table
     write_table(results_table(list(metrics)), corpus, md, csv_path)
+
+
+@main.command()
+@manifest_option
+@click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--shards", "shard_list", required=True, help="Comma-separated shard names.")
+@click.option("--stages", default="audio,tracks,rgb,mel", show_default=True, help="Stages, in pipeline order.")
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+@click.option("--overview-clips", type=int, default=64, show_default=True, help="Clips in contact_sheet.png.")
+def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clips) -> None:
+    """What happened to every clip (clips.csv, counts.csv, summary.md), and mouth-crop contact sheets."""
+    from unisync_model.report import write_report
+    write_report(manifest_path, shards_dir, _shards(stages), _shards(shard_list), out_dir,
+                 overview_clips=overview_clips)
 
 
 if __name__ == "__main__":

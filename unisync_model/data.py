@@ -1,8 +1,10 @@
 """Training and evaluation windows read from the shards.
 
-`clip_table` joins the manifest with what the two stages wrote (a clip needs both), and counts the
-windows each clip can give. `WindowDataset` serves the pairs of a plan: each item is one slice of
-the visual shard and one of the audio shard, read through a per-process file handle.
+`clip_table` joins the manifest with what the stages wrote (a clip needs its visual, audio and
+tracks shards) and lists one row per face segment of a clip (see extract/tracks.py): a window never
+spans a shot change or a long gap without the face. Each row counts the windows it can give, from
+its first frame. `WindowDataset` serves the pairs of a plan: each item is one slice of the visual
+shard and one of the audio shard, read through a per-process file handle.
 """
 from __future__ import annotations
 
@@ -14,31 +16,47 @@ import torch
 from torch.utils.data import Dataset
 
 from unisync_model.alignment import AUDIO_FEATURES, window_count
+from unisync_model.extract.tracks import segments_of
 from unisync_model.manifest import STATUS_OK, read_manifest
 from unisync_model.pairs import Plan
 from unisync_model.settings import WINDOW_FRAMES
 from unisync_model.shards import ShardReader
+
+TABLE_COLUMNS = ["clip_id", "speaker", "split", "shard", "first_frame", "windows"]
 
 
 def open_shards(shards_dir: str | Path, stage: str, shard_names: list[str]) -> dict[str, ShardReader]:
     return {s: ShardReader(Path(shards_dir) / stage / f"{s}.h5") for s in shard_names}
 
 
+def segment_windows(segments: list[tuple[int, int]], visual_frames: int, audio_frames: int,
+                    audio_feature: str) -> list[tuple[int, int]]:
+    """(first frame, windows) of each segment that has a window with video and audio both present.
+    Window starts are valid for the whole clip up to a bound, so a segment [a, b) gives the starts
+    a … min(b - 5, last valid start of the clip cut at b)."""
+    rows = []
+    for first, stop in segments:
+        windows = window_count(min(stop, visual_frames), audio_frames, audio_feature) - first
+        if windows > 0:
+            rows.append((first, windows))
+    return rows
+
+
 def clip_table(manifest: str | Path, splits: list[str], visual: dict[str, ShardReader],
-               audio: dict[str, ShardReader], audio_feature: str) -> pd.DataFrame:
-    """The usable clips of `splits`, with their window count; clips missing from a shard are left out."""
+               audio: dict[str, ShardReader], tracks: dict[str, ShardReader], audio_feature: str) -> pd.DataFrame:
+    """The usable face segments of the clips of `splits`; clips missing from a shard are left out."""
     clips = read_manifest(manifest)
     clips = clips[(clips["status"] == STATUS_OK) & clips["split"].isin(splits)]
     rows = []
     for row in clips.itertuples(index=False):
-        v, a = visual.get(row.shard), audio.get(row.shard)
-        if v is None or a is None or row.clip_id not in v or row.clip_id not in a:
+        v, a, t = visual.get(row.shard), audio.get(row.shard), tracks.get(row.shard)
+        if v is None or a is None or t is None or not all(row.clip_id in r for r in (v, a, t)):
             continue
-        windows = window_count(v.length(row.clip_id), a.length(row.clip_id), audio_feature)
-        if windows > 0:
+        segments = segments_of(t.read(row.clip_id))
+        for first, windows in segment_windows(segments, v.length(row.clip_id), a.length(row.clip_id), audio_feature):
             rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "split": row.split,
-                         "shard": row.shard, "windows": windows})
-    return pd.DataFrame(rows, columns=["clip_id", "speaker", "split", "shard", "windows"])
+                         "shard": row.shard, "first_frame": first, "windows": windows})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 class WindowDataset(Dataset):
@@ -46,6 +64,7 @@ class WindowDataset(Dataset):
                  audio: dict[str, ShardReader], audio_feature: str):
         self.clip_ids = clips["clip_id"].tolist()
         self.shards = clips["shard"].tolist()
+        self.first_frames = clips["first_frame"].tolist()
         self.plan = plan
         self.visual = visual
         self.audio = audio
@@ -57,9 +76,9 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int):
         p = self.plan
         vc, ac = int(p.visual_clip[i]), int(p.audio_clip[i])
-        vs = int(p.visual_start[i])
+        vs = self.first_frames[vc] + int(p.visual_start[i])
         visual = self.visual[self.shards[vc]].read(self.clip_ids[vc], vs, vs + WINDOW_FRAMES)
-        a0 = self.audio_start(int(p.audio_start[i]))
+        a0 = self.audio_start(self.first_frames[ac] + int(p.audio_start[i]))
         audio = self.audio[self.shards[ac]].read(self.clip_ids[ac], a0, a0 + self.audio_length)
         return (torch.from_numpy(np.ascontiguousarray(visual)), torch.from_numpy(audio.astype(np.float32)),
                 int(p.label[i]), int(p.kind[i]))

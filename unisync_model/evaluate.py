@@ -31,7 +31,8 @@ def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: st
                     audio: str, visual: str, settings: EvalSettings, split: str = "test", workers: int = 0) -> dict:
     model = load_model(model_path, pick_device())
     visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
-    clips = clip_table(manifest, [split], visual_readers, audio_readers, audio)
+    tracks = open_shards(shards_dir, "tracks", shards)
+    clips = clip_table(manifest, [split], visual_readers, audio_readers, tracks, audio)
     if clips.empty:
         raise ValueError(f"no usable clip in the {split} split")
     plan = binary_protocol_plan(clips, settings.pairs, settings.seed, settings.min_shift)
@@ -43,7 +44,7 @@ def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: st
             "accuracy_synced": float(correct[plan.label == 1].mean()),
             "accuracy_unsynced": float(correct[plan.label == 0].mean()),
             "mean_p_synced": float(p[plan.label == 1].mean()), "mean_p_unsynced": float(p[plan.label == 0].mean()),
-            "clips": len(clips), "speakers": int(clips["speaker"].nunique()), "settings": to_dict(settings)}
+            "clips": int(clips["clip_id"].nunique()), "segments": len(clips), "speakers": int(clips["speaker"].nunique()), "settings": to_dict(settings)}
 
 
 def write_json(record: dict, path: str | Path) -> None:

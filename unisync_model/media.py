@@ -1,15 +1,27 @@
-"""Decoding through ffmpeg: video to 25 fps constant-frame-rate BGR frames, audio to 16 kHz mono."""
+"""Decoding through ffmpeg: video to 25 fps constant-frame-rate BGR frames, audio to 16 kHz mono.
+
+Every failure is a MediaError whose message is a short reason fit for a manifest or a shard's skip
+record ("unreadable: …", "no video stream", "no audio stream", …). ffmpeg and ffprobe run with argv
+lists (never a shell) on `file:` URLs, so no file name is read as an option, a protocol or a command.
+"""
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
-import ffmpeg
 import numpy as np
 
 from unisync_model.settings import FPS, SAMPLE_RATE
+
+PROBE_TIMEOUT = 60  # seconds; ffprobe reads headers only
+AUDIO_TIMEOUT = 600  # seconds; decoding hours of AAC takes well under a minute
 
 
 class MediaError(RuntimeError):
@@ -18,91 +30,203 @@ class MediaError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    width: int  # as displayed: after the rotation in the file's metadata, which ffmpeg applies
+    width: int  # as displayed: after the rotation and the pixel aspect ratio, which video_frames applies
     height: int
-    duration: float
+    duration: float  # of the container, seconds
     has_audio: bool
-    rotation: int  # degrees, from the display matrix or the legacy `rotate` tag
+    rotation: int  # degrees clockwise that make the picture upright (0, 90, 180, 270)
     codec: str
+    fps: float = 0.0  # average frame rate of the source (0 if ffprobe does not know it)
+    frames: int | None = None  # frame count the container states, if it states one
+    video_seconds: float = 0.0
+    audio_seconds: float | None = None  # None when there is no audio stream
+    audio_rate: int | None = None
+    audio_channels: int | None = None
+    audio_codec: str | None = None
+    video_stream: int = 0  # index of the video stream in the file (cover pictures are not it)
+
+
+def _url(path: str | Path) -> str:
+    # `file:` stops ffmpeg from reading "pipe:x.mp4", "concat:…" or "-x.mp4" as anything but a file
+    return "file:" + os.path.abspath(path)
+
+
+def _reason(stderr: str, path: str | Path) -> str:
+    """ffmpeg's complaint, short: without the file name and the `[demuxer @ 0x…]` prefixes."""
+    lines: list[str] = []
+    for line in stderr.splitlines():
+        line = line.replace(_url(path) + ": ", "").replace(_url(path), "the file")
+        line = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\] ", "", line).strip()
+        if line and line not in lines:
+            lines.append(line)
+    text = "; ".join(lines)
+    if "moov atom not found" in text:
+        return "truncated or unfinished mp4 (moov atom not found)"
+    return (text[:200] + "…" if len(text) > 200 else text) or "ffmpeg failed without a message"
+
+
+def _ratio(text: str | None) -> float:
+    try:
+        return float(Fraction(text.replace(":", "/")))
+    except (AttributeError, ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _int(value) -> int | None:
+    """A positive count ffprobe may leave out or write as "N/A"."""
+    try:
+        return int(value) if int(value) > 0 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _seconds(stream: dict, fallback: float) -> float:
+    """A stream's duration; Matroska keeps it only as a DURATION tag (HH:MM:SS.fraction)."""
+    try:
+        return float(stream["duration"])
+    except (KeyError, TypeError, ValueError):
+        pass
+    tag = next((v for k, v in stream.get("tags", {}).items() if k.upper() == "DURATION"), None)
+    if tag and re.fullmatch(r"\d+:\d+:\d+(\.\d+)?", tag):
+        h, m, s = tag.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    return fallback
 
 
 def _rotation(video: dict) -> int:
+    """Clockwise degrees to display upright, as a multiple of 90. ffprobe's display-matrix `rotation`
+    is counter-clockwise; the legacy `rotate` tag (Matroska writes ROTATE) is clockwise."""
     for side in video.get("side_data_list", []):
         if "rotation" in side:
-            return int(round(float(side["rotation"]))) % 360
-    return int(video.get("tags", {}).get("rotate", 0)) % 360
+            return int(round(-float(side["rotation"]) / 90)) * 90 % 360
+    tag = next((v for k, v in video.get("tags", {}).items() if k.lower() == "rotate"), "0")
+    try:
+        return int(round(float(tag) / 90)) * 90 % 360
+    except ValueError:
+        return 0
 
 
-def probe(path: str | Path) -> VideoInfo:
-    if not Path(path).is_file():
+def _ffprobe(path: str | Path) -> dict:
+    if not Path(path).exists():
         raise MediaError("file missing")
+    if not Path(path).is_file():
+        raise MediaError("unreadable: not a regular file")  # a FIFO or a device would block ffmpeg
     if Path(path).stat().st_size == 0:
         raise MediaError("unreadable: empty file")
+    cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", _url(path)]
     try:
-        info = ffmpeg.probe(str(path))
-    except ffmpeg.Error as err:
-        last = (err.stderr.decode(errors="replace").strip().splitlines() or ["ffprobe failed"])[-1]
-        raise MediaError(f"unreadable: {last}") from err
+        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"unreadable: ffprobe took more than {PROBE_TIMEOUT} s") from None
+    if result.returncode != 0:
+        raise MediaError(f"unreadable: {_reason(result.stderr.decode(errors='replace'), path)}")
+    return json.loads(result.stdout or b"{}")
+
+
+def probe(path: str | Path, audio_path: str | Path | None = None) -> VideoInfo:
+    """What the file holds, or MediaError if it holds no video we can decode. The audio facts come
+    from `audio_path` when the audio is a separate file; a missing audio stream is not an error here."""
+    info = _ffprobe(path)
     streams = info.get("streams", [])
+    # a cover picture (attached_pic) is a video stream of one image, not video
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not s.get("disposition", {}).get("attached_pic")), None)
     if video is None:
         raise MediaError("no video stream")
-    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
-    if width <= 0 or height <= 0:
+    width, height = _int(video.get("width")), _int(video.get("height"))
+    if not width or not height:
         raise MediaError("unreadable: video stream without a frame size")
+    sar = _ratio(video.get("sample_aspect_ratio"))
+    if sar > 0 and abs(sar - 1) > 1e-3:  # non-square pixels: show them square
+        width = max(1, round(width * sar))
     rotation = _rotation(video)
     if rotation in (90, 270):
         width, height = height, width
-    duration = float(info.get("format", {}).get("duration") or video.get("duration") or 0.0)
-    return VideoInfo(width, height, duration, any(s.get("codec_type") == "audio" for s in streams), rotation,
-                     video.get("codec_name", "?"))
+    duration = _seconds(info.get("format", {}), 0.0)
+    if audio_path is not None and os.path.abspath(audio_path) != os.path.abspath(path):
+        try:
+            streams = _ffprobe(audio_path).get("streams", [])
+        except MediaError as err:
+            raise MediaError(f"audio {err}") from None  # "audio file missing", "audio unreadable: …"
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    a = audio or {}
+    return VideoInfo(
+        width=width, height=height, duration=duration, has_audio=audio is not None, rotation=rotation,
+        codec=video.get("codec_name", "?"),
+        fps=_ratio(video.get("avg_frame_rate")) or _ratio(video.get("r_frame_rate")),
+        frames=_int(video.get("nb_frames")), video_seconds=_seconds(video, duration),
+        audio_seconds=_seconds(audio, duration) if audio else None,
+        audio_rate=_int(a.get("sample_rate")), audio_channels=_int(a.get("channels")),
+        audio_codec=a.get("codec_name"),
+        video_stream=_int(video.get("index")) or 0)
+
+
+def frame_size(info: VideoInfo, width: int | None = None) -> tuple[int, int]:
+    """The size of the frames video_frames(width=...) yields: as displayed, or scaled down to `width`
+    with the aspect kept and both sides even (never scaled up)."""
+    if width is None or width >= info.width:
+        return info.width, info.height
+    width = max(2, width - width % 2)
+    return width, max(2, round(info.height * width / info.width / 2) * 2)
 
 
 def video_frames(path: str | Path, width: int | None = None, height: int | None = None,
                  info: VideoInfo | None = None) -> Iterator[np.ndarray]:
-    """Yield the frames of a video as H×W×3 uint8 BGR, resampled to 25 fps CFR (ffmpeg's fps filter
-    duplicates or drops frames by timestamp, so variable-rate input comes out evenly spaced), upright
-    (ffmpeg applies the rotation metadata), optionally scaled to width × height by ffmpeg."""
+    """Yield the frames of a video as H×W×3 uint8 BGR at 25 fps CFR, upright, with square pixels.
+
+    The fps filter duplicates or drops frames by timestamp, so variable-rate input comes out evenly
+    spaced, and it starts at t = 0, so a video that starts after its audio is padded with its first
+    frame and stays in sync. Size: `width` alone scales down keeping the aspect (see frame_size);
+    `width` and `height` give the exact size. ffmpeg scales, so 4K costs little at detector size."""
     info = info or probe(path)
-    width = width or info.width
-    height = height or info.height
-    stream = ffmpeg.input(str(path)).video.filter("fps", fps=FPS)
-    if (width, height) != (info.width, info.height):
-        stream = stream.filter("scale", width, height)
-    process = (stream.output("pipe:", format="rawvideo", pix_fmt="bgr24")
-               .global_args("-nostdin", "-loglevel", "error")
-               .run_async(pipe_stdout=True, pipe_stderr=True))
+    width, height = (width, height) if width and height else frame_size(info, width)
+    # scale in the stored orientation (cheaper than rotating full-size frames), then rotate
+    stored = (height, width) if info.rotation in (90, 270) else (width, height)
+    turn = {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}.get(info.rotation, [])
+    filters = ",".join([f"fps={FPS}:start_time=0", f"scale={stored[0]}:{stored[1]}", "setsar=1", *turn])
+    # -noautorotate: we rotate ourselves, so the legacy rotate tag (which ffmpeg ignores) counts too
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-noautorotate", "-i", _url(path),
+           "-map", f"0:{info.video_stream}", "-vf", filters, "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:"]
     frame_bytes = width * height * 3
-    try:
-        while True:
-            buf = process.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
-            yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
-    finally:
-        process.stdout.close()
-        stderr = process.stderr.read().decode(errors="replace")
-        process.stderr.close()
-        if process.wait() != 0:
-            raise MediaError(f"video decoding failed: {stderr.strip()[-300:]}")
+    # stderr goes to a file: a pipe nobody reads fills up on a corrupt stream and ffmpeg stalls
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        finished = False
+        try:
+            while len(buf := process.stdout.read(frame_bytes)) == frame_bytes:
+                yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            finished = True
+        finally:
+            if not finished:  # the consumer stopped early or failed: nothing more to decode
+                process.kill()
+            process.stdout.close()
+            returncode = process.wait()
+        if returncode != 0:
+            errors.seek(0)
+            raise MediaError(f"video decoding failed: {_reason(errors.read().decode(errors='replace'), path)}")
 
 
 def audio_samples(path: str | Path) -> np.ndarray:
-    """The first audio stream as 16 kHz mono float32 in [-1, 1]."""
+    """The first audio stream as 16 kHz mono float32 in [-1, 1], starting at the file's t = 0 (a stream
+    that starts late is padded with silence, so it stays in sync with video_frames)."""
+    if not Path(path).is_file():
+        raise MediaError("file missing" if not Path(path).exists() else "unreadable: not a regular file")
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", _url(path), "-map", "0:a:0",
+           "-af", f"aresample={SAMPLE_RATE}:async=1:first_pts=0", "-ac", "1", "-f", "s16le", "pipe:"]
     try:
-        out, _ = (ffmpeg.input(str(path)).audio
-                  .output("pipe:", format="s16le", acodec="pcm_s16le", ac=1, ar=SAMPLE_RATE)
-                  .global_args("-nostdin", "-loglevel", "error")
-                  .run(capture_stdout=True, capture_stderr=True))
-    except ffmpeg.Error as err:
-        message = err.stderr.decode(errors="replace").strip()
-        if "does not contain any stream" in message or "matches no streams" in message:
-            raise MediaError("no audio stream") from err
-        raise MediaError(f"audio decoding failed: {message[-300:]}") from err
-    if not out:
+        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=AUDIO_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"audio decoding took more than {AUDIO_TIMEOUT} s") from None
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace")
+        if "matches no streams" in message:
+            raise MediaError("no audio stream")
+        if Path(path).stat().st_size == 0:
+            raise MediaError("unreadable: empty file")
+        raise MediaError(f"audio decoding failed: {_reason(message, path)}")
+    if len(result.stdout) < 2:
         raise MediaError("no audio samples")
-    return np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
+    return np.frombuffer(result.stdout[: len(result.stdout) // 2 * 2], np.int16).astype(np.float32) / 32768.0
 
 
 def run(cmd: list[str]) -> None:

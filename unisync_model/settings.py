@@ -28,7 +28,9 @@ class TracksSettings:
     score_threshold: float = 0.6
     detect_width: int = 320  # frames are downscaled to this width for detection (speed); boxes are rescaled back
     smooth_frames: int = 5  # centred moving average over the box, in frames
-    max_gap_frames: int = 12  # gaps without a face up to this long are bridged by interpolation
+    max_gap_frames: int = 12  # gaps without a face up to this long are bridged by interpolation; longer ones cut
+    shot_change: float = 0.5  # Bhattacharyya distance of colour histograms between frames that marks a cut
+    min_face_ratio: float = 0.5  # face tracks smaller than this times the main one are other people
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Layout of a shard file:
   data      (ΣT, …)  the per-frame features of every clip, one after another
   offsets   (n + 1,) clip k is data[offsets[k]:offsets[k + 1]]
   clip_id   (n,)     the clip ids, in the order of `offsets`
+  info      (n,)     a JSON record per clip of what the stage decided (e.g. which face it kept)
   skipped   (m,)     JSON records {"clip_id", "reason"} of the clips this stage could not process
   attrs              stage, backend, version and the settings that produced the file
 
@@ -41,10 +42,11 @@ class ShardWriter:
         self._chunk_frames = chunk_frames
         self._offsets = [0]
         self._ids: list[str] = []
+        self._info: list[str] = []
         self._skipped: list[str] = []
         self._data: h5py.Dataset | None = None
 
-    def add(self, clip_id: str, frames: np.ndarray) -> None:
+    def add(self, clip_id: str, frames: np.ndarray, info: dict | None = None) -> None:
         frames = np.asarray(frames)
         if frames.ndim == 0 or len(frames) == 0:
             raise ValueError(f"{clip_id}: no frames to write")
@@ -60,6 +62,7 @@ class ShardWriter:
         self._data[start:] = frames
         self._offsets.append(start + len(frames))
         self._ids.append(clip_id)
+        self._info.append(json.dumps(info or {}, sort_keys=True))
 
     def skip(self, clip_id: str, reason: str) -> None:
         self._skipped.append(json.dumps({"clip_id": clip_id, "reason": reason}))
@@ -70,6 +73,7 @@ class ShardWriter:
             f.create_dataset("data", shape=(0,), dtype=np.float32)
         f.create_dataset("offsets", data=np.asarray(self._offsets, dtype=np.int64))
         f.create_dataset("clip_id", data=np.asarray(self._ids, dtype=object), dtype=STR)
+        f.create_dataset("info", data=np.asarray(self._info, dtype=object), dtype=STR)
         f.create_dataset("skipped", data=np.asarray(self._skipped, dtype=object), dtype=STR)
         f.close()
         os.replace(self.tmp, self.path)
@@ -98,6 +102,7 @@ class ShardReader:
             self.offsets = f["offsets"][:]
             self.clip_ids = [s.decode() if isinstance(s, bytes) else s for s in f["clip_id"][:]]
             self.skipped = [json.loads(s) for s in f["skipped"].asstr()[:]]
+            self._info = list(f["info"].asstr()[:]) if "info" in f else [""] * len(self.clip_ids)
             self.attrs = dict(f.attrs)
         self.index = {cid: k for k, cid in enumerate(self.clip_ids)}
         self._file: h5py.File | None = None
@@ -118,6 +123,10 @@ class ShardReader:
     def length(self, clip_id: str) -> int:
         k = self.index[clip_id]
         return int(self.offsets[k + 1] - self.offsets[k])
+
+    def info(self, clip_id: str) -> dict:
+        """What the stage recorded about a written clip ({} if nothing)."""
+        return json.loads(self._info[self.index[clip_id]] or "{}")
 
     def read(self, clip_id: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames [start, stop) of a clip, in one slice of the file."""

@@ -80,12 +80,14 @@ def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio
     device = pick_device()
     torch.manual_seed(settings.seed)
     visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
-    train_clips = clip_table(manifest, ["train"], visual_readers, audio_readers, audio)
-    val_clips = clip_table(manifest, ["val"], visual_readers, audio_readers, audio)
+    tracks = open_shards(shards_dir, "tracks", shards)
+    train_clips = clip_table(manifest, ["train"], visual_readers, audio_readers, tracks, audio)
+    val_clips = clip_table(manifest, ["val"], visual_readers, audio_readers, tracks, audio)
     if train_clips.empty or val_clips.empty:
         raise ValueError(f"need clips in both the train ({len(train_clips)}) and val ({len(val_clips)}) splits")
-    log.info("train: %d clips, %d speakers, %d windows; val: %d clips", len(train_clips),
-             train_clips["speaker"].nunique(), train_clips["windows"].sum(), len(val_clips))
+    log.info("train: %d clips (%d face segments), %d speakers, %d windows; val: %d clips",
+             train_clips["clip_id"].nunique(), len(train_clips), train_clips["speaker"].nunique(),
+             train_clips["windows"].sum(), val_clips["clip_id"].nunique())
 
     sample_v, sample_a = (next(iter(r.values())) for r in (visual_readers, audio_readers))
     shapes = {"rgb_height": int(sample_v._data().shape[1]), "rgb_width": int(sample_v._data().shape[2]),

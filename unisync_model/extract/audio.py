@@ -1,4 +1,6 @@
-"""audio stage: every clip's audio track as 16 kHz mono int16 PCM."""
+"""audio stage: every clip's audio as 16 kHz mono int16 PCM, from the clip's `audio_path` (the video
+itself, or a separate file such as CN-CVS's .wav). Audio and video may differ in length: all of the
+audio is kept, and windows are drawn only where both exist (data.clip_table)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +14,12 @@ from unisync_model.settings import SAMPLE_RATE
 
 
 def extract_audio(clips: pd.DataFrame, out: str | Path) -> tuple[int, int]:
-    paths = dict(zip(clips["clip_id"], clips["path"]))
+    paths = dict(zip(clips["clip_id"], clips["audio_path"]))
 
-    def process(clip_id: str) -> np.ndarray:
+    def process(clip_id: str) -> tuple[np.ndarray, dict]:
         samples = audio_samples(paths[clip_id])
-        return np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+        pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+        return pcm, {"seconds": len(pcm) / SAMPLE_RATE}
 
     return run_stage(paths, process, out, "audio", {"backend": "ffmpeg", "sample_rate": SAMPLE_RATE},
                      skip_on=(MediaError,))

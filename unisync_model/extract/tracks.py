@@ -1,15 +1,23 @@
 """tracks stage: the speaking face of every frame, from OpenCV's YuNet detector.
 
-Per frame we keep one face: the detection that overlaps the previous frame's face most, else the
-largest. Short gaps are bridged by linear interpolation, then the box and keypoints are smoothed
-with a centred moving average so that crops do not jitter.
+Frames are decoded at the detector's width (ffmpeg scales, so 4K video costs little). Detections
+are linked across frames into face tracks (overlap with the track's last box, gaps of at most
+max_gap_frames) and every track ends at a shot change (a jump of the colour histogram). The speaking
+person's track is the largest and most consistent one: the most frames × typical face side (area
+would let a big face seen for a moment beat the face seen all along).
+Later or earlier tracks of a similar size (the same person in another shot) are kept too, smaller
+ones (audience, insets) are not. Each kept track is a segment: its gaps are interpolated and its
+box and keypoints smoothed within it. Frames outside every segment get a box interpolated between
+the nearest segments (held at the ends) and segment -1: no window is drawn there, but every stage
+keeps one row per frame, aligned with the audio.
 
 A track row (float32) holds TRACK_COLUMNS: the box corners in source pixels, the detector score,
-YuNet's 5 keypoints (right eye, left eye, nose tip, right and left mouth corner), and whether the
-face was detected in that frame (1) or interpolated (0).
+YuNet's 5 keypoints (right eye, left eye, nose tip, right and left mouth corner), whether the face
+was detected in that frame (1) or interpolated (0), and the frame's segment.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -19,13 +27,15 @@ from scipy.ndimage import uniform_filter1d
 
 from unisync_model.extract.stage import SkipClip, run_stage
 from unisync_model.media import MediaError, probe, video_frames
-from unisync_model.settings import TracksSettings, to_dict
+from unisync_model.settings import WINDOW_FRAMES, TracksSettings, to_dict
 from unisync_model.weights import resolve
 
 TRACK_COLUMNS = ["x1", "y1", "x2", "y2", "score",
                  "reye_x", "reye_y", "leye_x", "leye_y", "nose_x", "nose_y",
-                 "rmouth_x", "rmouth_y", "lmouth_x", "lmouth_y", "detected"]
-MIN_FACE_FRACTION = 0.5  # a clip whose face is found in fewer frames than this is skipped
+                 "rmouth_x", "rmouth_y", "lmouth_x", "lmouth_y", "detected", "segment"]
+SEGMENT = TRACK_COLUMNS.index("segment")
+MIN_SEGMENT_FRAMES = WINDOW_FRAMES  # a segment shorter than one model window is of no use
+LINK_IOU = 0.3  # a detection continues a track when it overlaps the track's last box this much
 
 
 class YuNetDetector:
@@ -38,7 +48,7 @@ class YuNetDetector:
         self._size: tuple[int, int] | None = None
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """Faces in one BGR frame: N × 15 (x1, y1, x2, y2, 10 keypoint coordinates, score), source pixels."""
+        """Faces in one BGR frame: N × 15 (x1, y1, x2, y2, 10 keypoint coordinates, score), frame pixels."""
         height, width = frame.shape[:2]
         scale = min(1.0, self.settings.detect_width / width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -68,52 +78,142 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(a) + area(b) - inter, 1e-6)
 
 
-def follow_face(detections: list[np.ndarray]) -> np.ndarray:
-    """One face per frame (T × 15, NaN where none): the best overlap with the last face kept, else the largest."""
-    chosen = np.full((len(detections), 15), np.nan, np.float32)
-    last = None
+def colour_histogram(frame: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+def shot_changes(histograms: list[np.ndarray], threshold: float) -> np.ndarray:
+    """cut[t]: frame t starts a new shot (its colours differ from frame t-1's by more than the threshold)."""
+    cut = np.zeros(len(histograms), bool)
+    for t in range(1, len(histograms)):
+        cut[t] = cv2.compareHist(histograms[t - 1], histograms[t], cv2.HISTCMP_BHATTACHARYYA) > threshold
+    return cut
+
+
+@dataclass
+class FaceTrack:
+    frames: list[int] = field(default_factory=list)
+    faces: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def span(self) -> int:
+        return self.frames[-1] - self.frames[0] + 1
+
+    @property
+    def size(self) -> float:
+        """The typical face side, in pixels."""
+        return float(np.median([np.sqrt(max((f[2] - f[0]) * (f[3] - f[1]), 0.0)) for f in self.faces]))
+
+    @property
+    def weight(self) -> float:
+        return len(self.frames) * self.size
+
+
+def link_faces(detections: list[np.ndarray], cuts: np.ndarray, max_gap: int) -> list[FaceTrack]:
+    """Link each frame's detections, largest first, to the open track whose last box overlaps most."""
+    finished: list[FaceTrack] = []
+    open_tracks: list[FaceTrack] = []
     for t, faces in enumerate(detections):
-        if len(faces) == 0:
-            continue
-        overlap = iou(last, faces) if last is not None else np.zeros(len(faces))
-        if overlap.max() > 0.3:
-            k = int(overlap.argmax())
-        else:
-            k = int(((faces[:, 2] - faces[:, 0]) * (faces[:, 3] - faces[:, 1])).argmax())
-        chosen[t] = faces[k]
-        last = faces[k]
-    return chosen
+        if cuts[t]:
+            finished += open_tracks
+            open_tracks = []
+        finished += [track for track in open_tracks if t - track.frames[-1] - 1 > max_gap]
+        open_tracks = [track for track in open_tracks if t - track.frames[-1] - 1 <= max_gap]
+        areas = (faces[:, 2] - faces[:, 0]) * (faces[:, 3] - faces[:, 1])
+        for k in np.argsort(-areas):
+            free = [track for track in open_tracks if track.frames[-1] != t]
+            overlaps = [iou(track.faces[-1], faces[k:k + 1])[0] for track in free]
+            if overlaps and max(overlaps) > LINK_IOU:
+                track = free[int(np.argmax(overlaps))]
+            else:
+                track = FaceTrack()
+                open_tracks.append(track)
+            track.frames.append(t)
+            track.faces.append(faces[k])
+    return finished + open_tracks
 
 
-def bridge_and_smooth(chosen: np.ndarray, settings: TracksSettings) -> np.ndarray:
-    """Fill gaps by interpolation (held at the ends), smooth, and add the `detected` column."""
-    detected = ~np.isnan(chosen[:, 0])
-    frames = np.arange(len(chosen))
-    longest_gap = max((len(g) for g in np.split(frames[~detected], np.where(np.diff(frames[~detected]) > 1)[0] + 1)
-                       if len(g)), default=0)
-    if longest_gap > settings.max_gap_frames:
-        # Until shot-aware cutting exists, a long gap means we cannot trust the track across it.
-        raise SkipClip(f"no face for {longest_gap} consecutive frames (more than {settings.max_gap_frames})")
-    filled = np.stack([np.interp(frames, frames[detected], chosen[detected, c]) for c in range(15)], axis=1)
+def speaking_face(tracks: list[FaceTrack], min_face_ratio: float) -> list[FaceTrack]:
+    """The main track (largest weight), and the tracks of similar size that do not overlap it in time."""
+    usable = sorted((t for t in tracks if t.span >= MIN_SEGMENT_FRAMES), key=lambda t: -t.weight)
+    if not usable:
+        return []
+    kept = [usable[0]]
+    for track in usable[1:]:
+        similar = track.size >= min_face_ratio * usable[0].size
+        apart = all(track.frames[0] > k.frames[-1] or track.frames[-1] < k.frames[0] for k in kept)
+        if similar and apart:
+            kept.append(track)
+    return sorted(kept, key=lambda t: t.frames[0])
+
+
+def track_array(n_frames: int, kept: list[FaceTrack], smooth_frames: int) -> np.ndarray:
+    """The T × len(TRACK_COLUMNS) array of the kept tracks (see the module docstring)."""
+    faces = np.full((n_frames, 15), np.nan, np.float32)
+    detected = np.zeros(n_frames, np.float32)
+    segment = np.full(n_frames, -1.0, np.float32)
     coords = np.r_[0:4, 4:14]
-    if settings.smooth_frames > 1:
-        filled[:, coords] = uniform_filter1d(filled[:, coords], settings.smooth_frames, axis=0, mode="nearest")
-    # Reorder to TRACK_COLUMNS: box, score, keypoints, detected.
-    return np.concatenate([filled[:, 0:4], filled[:, 14:15], filled[:, 4:14], detected[:, None]],
+    for s, track in enumerate(kept):
+        first, last = track.frames[0], track.frames[-1] + 1
+        frames = np.arange(first, last)
+        seen = np.array(track.frames)
+        values = np.stack(track.faces)
+        filled = np.stack([np.interp(frames, seen, values[:, c]) for c in range(15)], axis=1)
+        if smooth_frames > 1:
+            filled[:, coords] = uniform_filter1d(filled[:, coords], smooth_frames, axis=0, mode="nearest")
+        faces[first:last] = filled
+        detected[seen] = 1.0
+        segment[first:last] = s
+    known = np.flatnonzero(segment >= 0)  # outside the segments: interpolate, hold at the ends
+    everywhere = np.arange(n_frames)
+    faces = np.stack([np.interp(everywhere, known, faces[known, c]) for c in range(15)], axis=1)
+    return np.concatenate([faces[:, 0:4], faces[:, 14:15], faces[:, 4:14], detected[:, None], segment[:, None]],
                           axis=1).astype(np.float32)
 
 
-def track_clip(path: str | Path, detector: YuNetDetector, settings: TracksSettings) -> np.ndarray:
-    detections = [detector(frame) for frame in video_frames(path, info=probe(path))]
+def segments_of(track: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) frame ranges of a track's segments."""
+    segment = track[:, SEGMENT].astype(np.int64)
+    return [(int(np.flatnonzero(segment == s)[0]), int(np.flatnonzero(segment == s)[-1]) + 1)
+            for s in np.unique(segment[segment >= 0])]
+
+
+def detect_size(width: int, height: int, detect_width: int) -> tuple[int, int]:
+    """The decoding size for detection: at most detect_width wide, the aspect ratio kept."""
+    scaled = min(width, detect_width)
+    return scaled, max(1, round(height * scaled / width))
+
+
+def track_clip(path: str | Path, detector: YuNetDetector, settings: TracksSettings) -> tuple[np.ndarray, dict]:
+    info = probe(path)
+    width, height = detect_size(info.width, info.height, settings.detect_width)
+    detections, histograms = [], []
+    for frame in video_frames(path, width, height, info=info):
+        detections.append(detector(frame))
+        histograms.append(colour_histogram(frame))
     if not detections:
         raise SkipClip("no video frames")
-    chosen = follow_face(detections)
-    found = float(np.mean(~np.isnan(chosen[:, 0])))
-    if found == 0.0:
+    to_source = np.ones(15, np.float32)  # detections are in decoded pixels: scale back to the source's
+    to_source[0:14:2], to_source[1:14:2] = info.width / width, info.height / height
+    detections = [faces * to_source for faces in detections]
+    cuts = shot_changes(histograms, settings.shot_change)
+    tracks = link_faces(detections, cuts, settings.max_gap_frames)
+    if not tracks:
         raise SkipClip("no face")
-    if found < MIN_FACE_FRACTION:
-        raise SkipClip(f"face in only {found:.0%} of frames")
-    return bridge_and_smooth(chosen, settings)
+    kept = speaking_face(tracks, settings.min_face_ratio)
+    if not kept:
+        longest = max(t.span for t in tracks)
+        raise SkipClip(f"too short after cleaning: longest face track {longest} frames (< {MIN_SEGMENT_FRAMES})")
+    track = track_array(len(detections), kept, settings.smooth_frames)
+    segments = segments_of(track)
+    record = {"frames": len(detections), "segments": segments,
+              "frames_in_segments": sum(b - a for a, b in segments),
+              "detected_frames": int(track[:, TRACK_COLUMNS.index("detected")].sum()),
+              "most_faces_in_a_frame": max(len(d) for d in detections), "face_tracks": len(tracks),
+              "shot_changes": int(cuts.sum()), "decoded_size": [width, height]}
+    return track, record
 
 
 def extract_tracks(clips: pd.DataFrame, out: str | Path, settings: TracksSettings) -> tuple[int, int]:

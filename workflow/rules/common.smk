@@ -19,9 +19,12 @@ wildcard_constraints:
     visual=r"[a-z0-9]+",
 
 
-def settings(section):
+def settings(*keys):
     """A config section as JSON for `unisync … --settings`; as a rule param, changing it reruns the rule."""
-    return json.dumps(config[section], sort_keys=True)
+    section = config
+    for key in keys:
+        section = section[key]
+    return json.dumps(section, sort_keys=True)
 
 
 def shard_files(stage):
@@ -29,4 +32,5 @@ def shard_files(stage):
 
 
 def combination_shards(wildcards):
-    return shard_files(wildcards.audio) + shard_files(wildcards.visual)
+    """What training and evaluation read: both representations, and the tracks for the face segments."""
+    return shard_files(wildcards.audio) + shard_files(wildcards.visual) + shard_files("tracks")

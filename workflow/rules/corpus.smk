@@ -30,11 +30,12 @@ rule manifest:
     params:
         recipe=config["corpus"]["recipe"],
         shards=config["corpus"]["shards"],
+        options=settings("corpus", "options"),
     log:
         f"{RESULTS}/logs/manifest.log",
     benchmark:
         f"{RESULTS}/benchmarks/manifest.tsv"
-    threads: 1
+    threads: config["threads"]["manifest"]
     resources:
         mem_mb=2000,
         runtime=30,
@@ -42,4 +43,4 @@ rule manifest:
         "../../envs/unisync.yaml"
     shell:
         "unisync manifest --recipe {params.recipe} --root {input:q} --shards {params.shards}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --options {params.options:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,31 @@
+# The report: what happened to every clip (clips.csv, counts.csv, summary.md) and mouth-crop contact sheets.
+import os
+
+# The stages in pipeline order: the two every clip goes through, then the representations trained on.
+REPORT_STAGES = list(dict.fromkeys(["audio", "tracks", *(v for _, v in COMBINATIONS), *(a for a, _ in COMBINATIONS)]))
+
+
+rule report:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+        shards=[path for stage in REPORT_STAGES for path in shard_files(stage)],
+    output:
+        directory(f"{RESULTS}/report"),
+    params:
+        shards=",".join(SHARDS),
+        # <shards_dir>/<stage>/<shard>.h5, taken from the inputs (the linter's advice for non-shared file systems)
+        shards_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.shards[0])),
+        stages=",".join(REPORT_STAGES),
+    log:
+        f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync report --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        " --stages {params.stages} --out-dir {output:q} > {log:q} 2>&1"
