@@ -6,7 +6,7 @@ frames, and the mouth landmarks (points 48–67) are carried into the crop throu
 transform the rgb stage applies to that frame's track box. A frame agrees when the mouth centre sits
 near the crop's horizontal centre and the whole mouth lies inside the lower-half crop.
 
-The transform is the rgb stage's own (unisync_model.extract.rgb.crop_matrix, from the track box in
+The transform is the rgb stage's own (unisync_model.extract.rgb.crop_matrix, from the track row (box and mouth corners) in
 source pixels). That alone would not notice a stage that applies it to the wrong box or frame (say,
 source-pixel boxes on frames decoded at a reduced size), so `locate_mouths` also warps each sampled
 full-resolution frame with it and measures how far the stored crop is displaced from that warp
@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unisync_model.extract.rgb import crop_matrix
+from unisync_model.extract.rgb import X_COORDS, Y_COORDS, crop_matrix
 from unisync_model.media import video_frames
 from unisync_model.settings import RgbSettings
 
@@ -43,9 +43,9 @@ def shape_predictor_path() -> Path:
     return path
 
 
-def warp_lower_face(frame: np.ndarray, box: np.ndarray, settings: RgbSettings) -> np.ndarray:
-    """The lower-half crop (RGB) that `crop_matrix` implies, made the same way as the rgb stage."""
-    matrix = crop_matrix(box, settings)
+def warp_lower_face(frame: np.ndarray, face: np.ndarray, settings: RgbSettings) -> np.ndarray:
+    """The lower-half crop (RGB) that `crop_matrix` implies for a track row, made the way the rgb stage does."""
+    matrix = crop_matrix(face, settings)
     size = settings.face_size
     face = cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_AREA if matrix[0, 0] < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
@@ -60,9 +60,9 @@ def crop_displacement(stored: np.ndarray, recomputed: np.ndarray) -> float:
     return float(np.hypot(dx, dy))
 
 
-def to_lower_crop(points: np.ndarray, box: np.ndarray, settings: RgbSettings) -> np.ndarray:
+def to_lower_crop(points: np.ndarray, face: np.ndarray, settings: RgbSettings) -> np.ndarray:
     """Frame points (N × 2) → coordinates in the lower-half crop (x in [0, face_size], y in [0, face_size/2])."""
-    matrix = crop_matrix(box, settings).astype(np.float64)
+    matrix = crop_matrix(face, settings).astype(np.float64)
     mapped = points @ matrix[:, :2].T + matrix[:, 2]
     return mapped - np.array([0.0, settings.face_size / 2])
 
@@ -80,9 +80,9 @@ class FrameVerdict:
         return self.inside and self.centred
 
 
-def judge(mouth: np.ndarray, box: np.ndarray, settings: RgbSettings) -> FrameVerdict:
-    """Whether the mouth (20 × 2 frame points) sits where it should in the crop of this box."""
-    p = to_lower_crop(mouth, box, settings)
+def judge(mouth: np.ndarray, face: np.ndarray, settings: RgbSettings) -> FrameVerdict:
+    """Whether the mouth (20 × 2 frame points) sits where it should in the crop of this track row."""
+    p = to_lower_crop(mouth, face, settings)
     width, height = settings.face_size, settings.face_size / 2
     centre = p.mean(axis=0)
     inside = bool((p[:, 0] >= 0).all() and (p[:, 0] <= width).all() and (p[:, 1] >= 0).all()
@@ -132,7 +132,7 @@ class ClipMouths:
     """What dlib saw in the sampled frames of one clip."""
 
     sampled: list[int] = field(default_factory=list)
-    # frame → (track box, dlib mouth points) for frames where dlib found the tracked face
+    # frame → (track row, dlib mouth points) for frames where dlib found the tracked face
     mouths: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     no_face: int = 0  # sampled frames where dlib found no face at all
     elsewhere: int = 0  # sampled frames where dlib's faces do not overlap the track box
@@ -164,9 +164,10 @@ def locate_mouths(path: str | Path, track: np.ndarray, columns: list[str], crops
     for t, frame in enumerate(video_frames(path)):  # read to the end: closing the pipe early fails the decode
         if t not in wanted or t >= len(track):
             continue
-        box = track[t, box_cols].astype(np.float64)
+        face = track[t].astype(np.float64)  # the whole row: the crop is centred on the mouth keypoints
+        box = face[box_cols]
         if crops is not None and len(crops) == len(track):
-            recomputed = warp_lower_face(frame, box, settings)
+            recomputed = warp_lower_face(frame, face, settings)
             result.crop_shift.append(crop_displacement(crops[t], recomputed))
             result.crop_difference.append(float(np.abs(recomputed.astype(np.int16) - crops[t]).mean()))
         faces = dlib_mouths(frame)
@@ -178,7 +179,7 @@ def locate_mouths(path: str | Path, track: np.ndarray, columns: list[str], crops
         if overlaps[best] < MIN_IOU:
             result.elsewhere += 1
             continue
-        result.mouths[t] = (box, faces[best][1][MOUTH])
+        result.mouths[t] = (face, faces[best][1][MOUTH])
     return result
 
 
@@ -187,9 +188,11 @@ def verdicts(found: ClipMouths, settings: RgbSettings, shift: tuple[float, float
     faces were elsewhere). `shift` moves the track box by that fraction of its width and height: the
     negative control."""
     out = []
-    for t, (box, mouth) in sorted(found.mouths.items()):
-        w, h = box[2] - box[0], box[3] - box[1]
-        moved = box + np.array([shift[0] * w, shift[1] * h, shift[0] * w, shift[1] * h])
+    for t, (face, mouth) in sorted(found.mouths.items()):
+        w, h = face[2] - face[0], face[3] - face[1]
+        moved = face.copy()
+        moved[X_COORDS] += shift[0] * w
+        moved[Y_COORDS] += shift[1] * h
         verdict = judge(mouth, moved, settings)
         verdict.frame = t
         out.append(verdict)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import SkipClip, run_stage
+from unisync_model.extract.tracks import TRACK_COLUMNS
 from unisync_model.media import MediaError, probe, video_frames
 from unisync_model.settings import RgbSettings, to_dict
 from unisync_model.shards import ShardReader
@@ -20,20 +21,28 @@ from unisync_model.shards import ShardReader
 DECODE_MARGIN = 2.0
 
 
-def crop_matrix(box: np.ndarray, settings: RgbSettings) -> np.ndarray:
-    """The 2 × 3 affine map from frame pixels to the face_size × face_size face crop of a box
-    (x1, y1, x2, y2): a square of box_scale × the box's larger side, centred on the box."""
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
+X_COORDS = [TRACK_COLUMNS.index(c) for c in ("x1", "x2", "reye_x", "leye_x", "nose_x", "rmouth_x", "lmouth_x")]
+Y_COORDS = [TRACK_COLUMNS.index(c) for c in ("y1", "y2", "reye_y", "leye_y", "nose_y", "rmouth_y", "lmouth_y")]
+MOUTH_X = [TRACK_COLUMNS.index("rmouth_x"), TRACK_COLUMNS.index("lmouth_x")]
+
+
+def crop_matrix(face: np.ndarray, settings: RgbSettings) -> np.ndarray:
+    """The 2 × 3 affine map from frame pixels to the face_size × face_size face crop of one track row
+    (TRACK_COLUMNS): a square of box_scale × the box's larger side, centred vertically on the box and
+    horizontally on the mouth (the midpoint of the mouth corners), so a turned head keeps its mouth
+    in the middle of the crop."""
+    x1, y1, x2, y2 = (float(v) for v in face[:4])
     side = settings.box_scale * max(x2 - x1, y2 - y1, 1e-3)
     scale = settings.face_size / side
-    return np.array([[scale, 0, settings.face_size / 2 - scale * (x1 + x2) / 2],
+    centre_x = float(np.mean(face[MOUTH_X]))
+    return np.array([[scale, 0, settings.face_size / 2 - scale * centre_x],
                      [0, scale, settings.face_size / 2 - scale * (y1 + y2) / 2]], np.float32)
 
 
-def crop_lower_face(frame: np.ndarray, box: np.ndarray, settings: RgbSettings) -> np.ndarray:
-    """One BGR frame and its face box → the lower half of the square crop, RGB. The crop is an
+def crop_lower_face(frame: np.ndarray, face: np.ndarray, settings: RgbSettings) -> np.ndarray:
+    """One BGR frame and its track row → the lower half of the square crop, RGB. The crop is an
     affine warp, so a box reaching past the frame edge replicates the border."""
-    matrix = crop_matrix(box, settings)
+    matrix = crop_matrix(face, settings)
     face = cv2.warpAffine(frame, matrix, (settings.face_size, settings.face_size),
                           flags=cv2.INTER_AREA if matrix[0, 0] < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
@@ -50,8 +59,10 @@ def decode_size(track: np.ndarray, width: int, height: int, settings: RgbSetting
 def crop_clip(path: str | Path, track: np.ndarray, settings: RgbSettings) -> np.ndarray:
     info = probe(path)
     width, height = decode_size(track, info.width, info.height, settings)
-    boxes = track[:, :4] * np.array([width / info.width, height / info.height] * 2, np.float32)
-    crops = [crop_lower_face(frame, boxes[t], settings)
+    faces = track.copy()  # in decoded pixels
+    faces[:, X_COORDS] *= width / info.width
+    faces[:, Y_COORDS] *= height / info.height
+    crops = [crop_lower_face(frame, faces[t], settings)
              for t, frame in zip(range(len(track)), video_frames(path, width, height, info=info))]
     if len(crops) != len(track):
         raise SkipClip(f"decoded {len(crops)} frames, the track has {len(track)}")
