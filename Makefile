@@ -15,7 +15,9 @@ endif
 
 system:
 	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null && $(PYTHON) -m venv --help >/dev/null \
-	  || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends ffmpeg espeak-ng python3-venv)
+	  && ldconfig -p | grep -q libGL.so.1 \
+	  || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends ffmpeg espeak-ng python3-venv \
+	       libgl1 libglib2.0-0)
 
 $(VENV)/.installed: pyproject.toml | system
 	$(PYTHON) -m venv $(VENV)

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from unisync_model.checkpoint import atomic_save, load_model, model_record
-from unisync_model.model import UniSync, UniSyncConfig, example_inputs
+from unisync_model.model import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
+
+COMBINATIONS = [(a, v) for a in AUDIO_PREPROCESS for v in VISUAL_PREPROCESS]
 
 
 @pytest.fixture
@@ -20,6 +22,39 @@ def test_shapes_and_range(small):
     p = small(visual, audio)
     assert p.shape == (6,)
     assert ((p >= 0) & (p <= 1)).all()
+
+
+@pytest.mark.parametrize("audio,visual", COMBINATIONS)
+def test_every_combination_embeds_to_the_same_size(audio, visual):
+    torch.manual_seed(0)
+    model = UniSync(UniSyncConfig(audio, visual, width=4, embed_dim=24)).eval()
+    inputs = example_inputs(model.config, batch=3)
+    v, a = model.embed_visual(inputs[0]), model.embed_audio(inputs[1])
+    assert v.shape == a.shape == (3, 24)
+    assert (v >= 0).all() and (a >= 0).all()
+    p = model(*inputs)
+    assert p.shape == (3,) and ((p >= 0) & (p <= 1)).all()
+    p.sum().backward()  # every part takes gradients
+    assert all(param.grad is not None for param in model.parameters() if param.requires_grad)
+
+
+def test_landmarks_ignore_where_the_face_is_and_its_size():
+    torch.manual_seed(0)
+    model = UniSync(UniSyncConfig("mel", "landmarks", width=4, embed_dim=16)).eval()
+    points, _ = example_inputs(model.config, batch=2)
+    moved = points * 2.5 + torch.tensor([300.0, -40.0])
+    torch.testing.assert_close(model.embed_visual(moved), model.embed_visual(points), rtol=1e-4, atol=1e-5)
+
+
+def test_tdmm_reads_only_the_expression_coefficients():
+    torch.manual_seed(0)
+    model = UniSync(UniSyncConfig("mel", "tdmm", width=4, embed_dim=16)).eval()
+    params, _ = example_inputs(model.config, batch=2)
+    changed = params.clone()
+    changed[..., :52] = torch.randn_like(changed[..., :52])  # pose and shape
+    torch.testing.assert_close(model.embed_visual(changed), model.embed_visual(params))
+    changed[..., 55] += 3.0  # one expression coefficient
+    assert not torch.allclose(model.embed_visual(changed), model.embed_visual(params))
 
 
 def test_uint8_frames_are_scaled(small):

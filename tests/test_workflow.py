@@ -23,6 +23,7 @@ TINY = {
     "train": {"epochs": 2, "val_pairs": 40, "workers": 1,
               "model": {"width": 4, "embed_dim": 16, "visual_pool": [12, 12], "audio_pool": [8, 8]}},
     "evaluate": {"pairs": 60},
+    "seeds": [0, 1],
 }
 
 
@@ -63,8 +64,8 @@ def test_plan_is_printed_without_running(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(merged(yaml.safe_load((ROOT / "config.yaml").read_text()),
                                                                  TINY)))
     jobs = planned_jobs(snakemake(tmp_path, "-n", "train_all"))
-    assert jobs == {"demo_corpus": 1, "manifest": 1, "audio": 2, "tracks": 2, "rgb": 2, "mel": 2, "train": 1,
-                    "evaluate": 1, "table": 1, "report": 1, "train_all": 1}
+    assert jobs == {"demo_corpus": 1, "manifest": 1, "audio": 2, "tracks": 2, "rgb": 2, "mel": 2, "train": 2,
+                    "evaluate": 2, "table": 1, "report": 1, "train_all": 1}
     assert not (tmp_path / "results").exists()
 
 
@@ -73,11 +74,17 @@ def test_run_writes_the_table_and_accounts_for_every_clip(workflow_run):
     results = workdir / "results" / "tiny"
     table = pd.read_csv(results / "table.csv")
     assert list(table[["audio", "visual", "protocol"]].itertuples(index=False, name=None)) == [("mel", "rgb", "binary")]
-    assert 0 <= table.loc[0, "accuracy_%"] <= 100
+    row = table.loc[0]
+    assert row["seeds"] == 2 and 0 <= row["mean_%"] <= row["max_%"] <= 100
+    runs = [json.loads((results / "models" / "mel_rgb" / f"seed{s}" / "metrics_binary.json").read_text())
+            for s in (0, 1)]
+    assert [r["seed"] for r in runs] == [0, 1]
+    assert abs(row["max_%"] - 100 * max(r["accuracy"] for r in runs)) < 0.01
+    assert (results / "table.png").stat().st_size > 0
     assert "binary protocol" in (results / "table.md").read_text()
-    metrics = json.loads((results / "models" / "mel_rgb" / "metrics_binary.json").read_text())
+    metrics = json.loads((results / "models" / "mel_rgb" / "seed0" / "metrics_binary.json").read_text())
     assert metrics["pairs"] == 60 and metrics["speakers"] == 1
-    log = pd.read_csv(results / "models" / "mel_rgb" / "training.csv")
+    log = pd.read_csv(results / "models" / "mel_rgb" / "seed0" / "training.csv")
     assert list(log["epoch"]) == [1, 2]
     clips = pd.read_parquet(results / "clips.parquet")
     assert len(clips) == 8 and set(clips["split"]) == {"train", "val", "test"}
@@ -103,7 +110,7 @@ def test_second_run_does_nothing(workflow_run):
 def test_rerunning_mel_reruns_only_what_depends_on_it(workflow_run):
     workdir, _ = workflow_run
     jobs = planned_jobs(snakemake(workdir, "-n", "--cores", "2", "train_all", "-R", "mel"))
-    assert jobs == {"mel": 2, "train": 1, "evaluate": 1, "table": 1, "report": 1, "train_all": 1}
+    assert jobs == {"mel": 2, "train": 2, "evaluate": 2, "table": 1, "report": 1, "train_all": 1}
 
 
 def test_training_resumes_from_its_checkpoint(workflow_run, tmp_path):
@@ -113,7 +120,7 @@ def test_training_resumes_from_its_checkpoint(workflow_run, tmp_path):
     config["train"]["epochs"] = 3
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, "--cores", "2", "train_all")
-    log = pd.read_csv(workdir / "results" / "tiny" / "models" / "mel_rgb" / "training.csv")
+    log = pd.read_csv(workdir / "results" / "tiny" / "models" / "mel_rgb" / "seed0" / "training.csv")
     assert list(log["epoch"]) == [1, 2, 3]
-    train_log = (workdir / "results" / "tiny" / "logs" / "train" / "mel_rgb.log").read_text()
+    train_log = (workdir / "results" / "tiny" / "logs" / "train" / "mel_rgb_seed0.log").read_text()
     assert "resuming after epoch 2" in train_log

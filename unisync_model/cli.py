@@ -69,6 +69,7 @@ manifest_option = click.option("--manifest", "manifest_path", type=click.Path(ex
 shard_option = click.option("--shard", required=True, help="Shard name, e.g. 000.")
 out_option = click.option("--out", type=click.Path(path_type=Path), required=True)
 settings_option = click.option("--settings", "settings_json", default="", help="Stage settings as JSON.")
+tracks_option = click.option("--tracks", "tracks_path", type=click.Path(exists=True, path_type=Path), required=True)
 
 
 @main.command()
@@ -95,7 +96,7 @@ def tracks(manifest_path: Path, shard: str, out: Path, settings_json: str) -> No
 @main.command()
 @manifest_option
 @shard_option
-@click.option("--tracks", "tracks_path", type=click.Path(exists=True, path_type=Path), required=True)
+@tracks_option
 @out_option
 @settings_option
 def rgb(manifest_path: Path, shard: str, tracks_path: Path, out: Path, settings_json: str) -> None:
@@ -112,6 +113,57 @@ def mel(audio_path: Path, out: Path, settings_json: str) -> None:
     """Log-Mel spectrogram at 80 Hz from an audio shard."""
     from unisync_model.extract.mel import extract_mel
     extract_mel(audio_path, out, S.parse_json(S.MelSettings, settings_json))
+
+
+@main.command()
+@manifest_option
+@shard_option
+@tracks_option
+@out_option
+@settings_option
+def landmarks(manifest_path: Path, shard: str, tracks_path: Path, out: Path, settings_json: str) -> None:
+    """68 facial landmarks per frame (dlib or face-alignment's FAN), in frame pixels."""
+    from unisync_model.extract.landmarks import extract_landmarks
+    extract_landmarks(_shard_clips(manifest_path, shard), tracks_path, out,
+                      S.parse_json(S.LandmarksSettings, settings_json))
+
+
+@main.command()
+@manifest_option
+@shard_option
+@tracks_option
+@click.option("--landmarks", "landmarks_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="The landmarks shard (needed by the landmarks backend).")
+@out_option
+@settings_option
+def parsing(manifest_path: Path, shard: str, tracks_path: Path, landmarks_path: Path | None, out: Path,
+            settings_json: str) -> None:
+    """A face-parsing class map per frame, over the lower half of the face crop."""
+    from unisync_model.extract.parsing import extract_parsing
+    extract_parsing(_shard_clips(manifest_path, shard), tracks_path, landmarks_path, out,
+                    S.parse_json(S.ParsingSettings, settings_json))
+
+
+@main.command()
+@manifest_option
+@shard_option
+@tracks_option
+@out_option
+@settings_option
+def tdmm(manifest_path: Path, shard: str, tracks_path: Path, out: Path, settings_json: str) -> None:
+    """3DMM parameters per frame (3DDFA_V2: 12 pose, 40 shape, 10 expression)."""
+    from unisync_model.extract.tdmm import extract_tdmm
+    extract_tdmm(_shard_clips(manifest_path, shard), tracks_path, out, S.parse_json(S.TdmmSettings, settings_json))
+
+
+@main.command()
+@click.option("--audio", "audio_path", type=click.Path(exists=True, path_type=Path), required=True)
+@out_option
+@settings_option
+def hubert(audio_path: Path, out: Path, settings_json: str) -> None:
+    """HuBERT features at 50 Hz (float16) from an audio shard."""
+    from unisync_model.extract.hubert import extract_hubert
+    extract_hubert(audio_path, out, S.parse_json(S.HubertSettings, settings_json))
 
 
 combination_options = [
@@ -134,11 +186,17 @@ def _combination(f):
 @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
 @settings_option
 @click.option("--threads", type=int, default=0, help="Torch threads in the main process (0: torch's default).")
-def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir, settings_json, threads) -> None:
+@click.option("--seed", type=int, default=None, help="Overrides the settings' seed.")
+def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir, settings_json, threads,
+          seed) -> None:
     """Train one audio × visual combination (resumes from out-dir/checkpoints/last.pt)."""
+    import dataclasses
+
     from unisync_model.train import train as train_model
-    train_model(manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep, out_dir,
-                S.parse_json(S.TrainSettings, settings_json), threads)
+    settings = S.parse_json(S.TrainSettings, settings_json)
+    if seed is not None:
+        settings = dataclasses.replace(settings, seed=seed)
+    train_model(manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep, out_dir, settings, threads)
 
 
 @main.command()
@@ -163,10 +221,11 @@ def evaluate(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, model
 @click.option("--corpus", required=True)
 @click.option("--md", type=click.Path(path_type=Path), required=True)
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True)
-def table(metrics, corpus: str, md: Path, csv_path: Path) -> None:
-    """Gather evaluation JSONs into the results table (markdown and CSV)."""
+@click.option("--png", "png_path", type=click.Path(path_type=Path), default=None, help="A bar chart of the table.")
+def table(metrics, corpus: str, md: Path, csv_path: Path, png_path: Path | None) -> None:
+    """Gather evaluation JSONs (combinations × seeds) into the results table: markdown, CSV, chart."""
     from unisync_model.table import results_table, write_table
-    write_table(results_table(list(metrics)), corpus, md, csv_path)
+    write_table(results_table(list(metrics)), corpus, md, csv_path, png_path)
 
 
 @main.command()
@@ -181,6 +240,19 @@ def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clip
     from unisync_model.report import write_report
     write_report(manifest_path, shards_dir, _shards(stages), _shards(shard_list), out_dir,
                  overview_clips=overview_clips)
+
+
+@main.command()
+@click.argument("clip_id")
+@click.option("--results", "results_dir", type=click.Path(exists=True, path_type=Path), required=True,
+              help="A corpus's results folder, e.g. results/demo (holds clips.parquet and shards/).")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the PNG and MP4 go (default: <results>/visualize).")
+@click.option("--rows", type=int, default=6, show_default=True, help="Frames in the PNG.")
+def visualize(clip_id: str, results_dir: Path, out_dir: Path | None, rows: int) -> None:
+    """Draw a clip's frames with its landmarks, parsing colours, 3DMM pose and mouth crop, to PNG and MP4."""
+    from unisync_model.visualize import visualize as draw
+    draw(results_dir, clip_id, out_dir or results_dir / "visualize", rows)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def score_plan(model, dataset: WindowDataset, batch_size: int, workers: int) -> 
 def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: str | Path, shards: list[str],
                     audio: str, visual: str, settings: EvalSettings, split: str = "test", workers: int = 0) -> dict:
     model = load_model(model_path, pick_device())
+    trained_with = torch.load(model_path, map_location="cpu", weights_only=True).get("settings") or {}
     visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
     tracks = open_shards(shards_dir, "tracks", shards)
     clips = clip_table(manifest, [split], visual_readers, audio_readers, tracks, audio)
@@ -39,7 +40,7 @@ def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: st
     p = score_plan(model, WindowDataset(clips, plan, visual_readers, audio_readers, audio),
                    settings.batch_size, workers)
     correct = (p >= settings.threshold).astype(int) == plan.label
-    return {"protocol": BINARY, "audio": audio, "visual": visual, "split": split,
+    return {"protocol": BINARY, "audio": audio, "visual": visual, "split": split, "seed": trained_with.get("seed"),
             "accuracy": float(correct.mean()), "pairs": len(plan),
             "accuracy_synced": float(correct[plan.label == 1].mean()),
             "accuracy_unsynced": float(correct[plan.label == 0].mean()),

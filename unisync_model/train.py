@@ -26,6 +26,7 @@ from unisync_model.model import UniSync, UniSyncConfig
 from unisync_model.pairs import CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan, training_plan
 from unisync_model.progress import progress
 from unisync_model.settings import WINDOW_FRAMES, TrainSettings, to_dict
+from unisync_model.shards import ShardReader
 
 log = logging.getLogger(__name__)
 LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "windows", "seconds"]
@@ -42,6 +43,11 @@ def settings_key(settings: TrainSettings, audio: str, visual: str) -> str:
     """What a checkpoint must share with this run to be resumed: everything but the epoch count."""
     fields = {k: v for k, v in to_dict(settings).items() if k not in ("epochs", "workers")}
     return hashlib.sha256(json.dumps([audio, visual, fields], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def frame_shape(readers: dict[str, ShardReader]) -> tuple[int, ...]:
+    """One frame's shape in a stage's shards (from a shard that holds a clip)."""
+    return next(tuple(r._data().shape[1:]) for r in readers.values() if len(r))
 
 
 def loader(dataset: WindowDataset, batch_size: int, workers: int, device: torch.device) -> DataLoader:
@@ -89,9 +95,7 @@ def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio
              train_clips["clip_id"].nunique(), len(train_clips), train_clips["speaker"].nunique(),
              train_clips["windows"].sum(), val_clips["clip_id"].nunique())
 
-    sample_v, sample_a = (next(iter(r.values())) for r in (visual_readers, audio_readers))
-    shapes = {"rgb_height": int(sample_v._data().shape[1]), "rgb_width": int(sample_v._data().shape[2]),
-              "n_mels": int(sample_a._data().shape[1])}
+    shapes = {"visual_frame": frame_shape(visual_readers), "audio_frame": frame_shape(audio_readers)}
     model = UniSync(UniSyncConfig.from_settings(audio, visual, settings.model, **shapes)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=tuple(settings.betas),
                                  weight_decay=settings.weight_decay)

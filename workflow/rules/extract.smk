@@ -84,3 +84,93 @@ rule mel:
         "../../envs/unisync.yaml"
     shell:
         "unisync mel --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule landmarks:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+        tracks=f"{RESULTS}/shards/tracks/{{shard}}.h5",
+    output:
+        f"{RESULTS}/shards/landmarks/{{shard}}.h5",
+    params:
+        settings=settings("landmarks"),
+    log:
+        f"{RESULTS}/logs/landmarks/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/landmarks/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync landmarks --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
+        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule parsing:
+    input:
+        unpack(parsing_inputs),
+    output:
+        f"{RESULTS}/shards/parsing/{{shard}}.h5",
+    params:
+        settings=settings("parsing"),
+        landmarks=lambda wildcards, input: f"--landmarks '{input.landmarks}'" if "landmarks" in input.keys() else "",
+    log:
+        f"{RESULTS}/logs/parsing/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/parsing/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync parsing --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
+        " {params.landmarks} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule tdmm:
+    input:
+        manifest=f"{RESULTS}/clips.parquet",
+        tracks=f"{RESULTS}/shards/tracks/{{shard}}.h5",
+    output:
+        f"{RESULTS}/shards/tdmm/{{shard}}.h5",
+    params:
+        settings=settings("tdmm"),
+    log:
+        f"{RESULTS}/logs/tdmm/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tdmm/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync tdmm --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
+        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule hubert:
+    input:
+        f"{RESULTS}/shards/audio/{{shard}}.h5",
+    output:
+        f"{RESULTS}/shards/hubert/{{shard}}.h5",
+    params:
+        settings=settings("hubert"),
+    log:
+        f"{RESULTS}/logs/hubert/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/hubert/{{shard}}.tsv"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=6000,
+        runtime=240,
+    conda:
+        "../../envs/unisync.yaml"
+    shell:
+        "unisync hubert --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

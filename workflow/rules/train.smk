@@ -3,17 +3,17 @@ rule train:
         manifest=f"{RESULTS}/clips.parquet",
         shards=combination_shards,
     output:
-        model=f"{RESULTS}/models/{{audio}}_{{visual}}/model.pt",
-        log_csv=f"{RESULTS}/models/{{audio}}_{{visual}}/training.csv",
+        model=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/model.pt",
+        log_csv=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/training.csv",
     params:
-        settings=settings("train"),
+        settings=train_settings,
         shards=",".join(SHARDS),
         shards_dir=f"{RESULTS}/shards",
         out_dir=subpath(output.model, parent=True),
     log:
-        f"{RESULTS}/logs/train/{{audio}}_{{visual}}.log",
+        f"{RESULTS}/logs/train/{{audio}}_{{visual}}_seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{audio}}_{{visual}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{audio}}_{{visual}}_seed{{seed}}.tsv"
     threads: config["threads"]["train"]
     resources:
         mem_mb=8000,
@@ -23,24 +23,24 @@ rule train:
     shell:
         "unisync train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
-        " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+        " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
 
 
 rule evaluate:
     input:
         manifest=f"{RESULTS}/clips.parquet",
-        model=f"{RESULTS}/models/{{audio}}_{{visual}}/model.pt",
+        model=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/model.pt",
         shards=combination_shards,
     output:
-        f"{RESULTS}/models/{{audio}}_{{visual}}/metrics_binary.json",
+        f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/metrics_binary.json",
     params:
         settings=settings("evaluate"),
         shards=",".join(SHARDS),
         shards_dir=f"{RESULTS}/shards",
     log:
-        f"{RESULTS}/logs/evaluate/{{audio}}_{{visual}}.log",
+        f"{RESULTS}/logs/evaluate/{{audio}}_{{visual}}_seed{{seed}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{audio}}_{{visual}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{audio}}_{{visual}}_seed{{seed}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -55,10 +55,11 @@ rule evaluate:
 
 rule table:
     input:
-        [f"{RESULTS}/models/{a}_{v}/metrics_binary.json" for a, v in COMBINATIONS],
+        [f"{RESULTS}/models/{a}_{v}/seed{s}/metrics_binary.json" for a, v in COMBINATIONS for s in SEEDS],
     output:
         md=f"{RESULTS}/table.md",
         csv=f"{RESULTS}/table.csv",
+        png=f"{RESULTS}/table.png",
     params:
         corpus=CORPUS,
     log:
@@ -72,4 +73,5 @@ rule table:
     conda:
         "../../envs/unisync.yaml"
     shell:
-        "unisync table {input:q} --corpus {params.corpus} --md {output.md:q} --csv {output.csv:q} > {log:q} 2>&1"
+        "unisync table {input:q} --corpus {params.corpus} --md {output.md:q} --csv {output.csv:q}"
+        " --png {output.png:q} > {log:q} 2>&1"
