@@ -63,6 +63,7 @@ class TdmmSettings:
     arch: str = "mb05"  # MobileNet width: "mb1" (upstream's default) or "mb05"
     weights: str = "3ddfa_v2_mb05_120x120.pth"
     mean_std: str = "3ddfa_v2_param_mean_std_62d_120x120.npz"
+    roi_scale: float = 1.58  # upstream's square crop side / face box side (YuNet's boxes would want ~1.27)
     batch_size: int = 64
 
 

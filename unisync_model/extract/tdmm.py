@@ -1,0 +1,212 @@
+"""tdmm stage: the 62 3DMM parameters of 3DDFA_V2 per frame.
+
+Per frame, as upstream's TDDFA does with a face box (`crop_policy='box'`, its parse_roi_box_from_bbox):
+a square region of interest of side int(1.58 × the box's mean side), centred on the box and moved down
+by 0.14 × that mean side, cut out at integer pixel corners with black beyond the frame edge, resized
+to 120 × 120 (bilinear), kept BGR, normalised (x − 127.5) / 128, through the MobileNet regressor
+(mobilenet_3ddfa), de-normalised with the checkpoint's statistics: params = out · std + mean. Frames
+go through in batches of `batch_size` on the device chosen once (cuda when present). Large video is
+decoded at a reduced size (by ffmpeg) when the smallest region of the clip keeps DECODE_MARGIN × 120
+pixels, which changes little: the crop is then resized from a pre-filtered image. Every track row
+gets its parameters, frames outside a face segment (segment −1, interpolated box) too, so the shard
+stays aligned with the track and the audio; no window is ever drawn there.
+
+The box is the tracks stage's YuNet box, not upstream's FaceBoxes box. Measured on 7 real clips
+(/work/shared/data/clips/real: LRS2, VoxCeleb2, HDTF, EDTalk) against the region upstream itself uses
+on video after the first frame (parse_roi_box_from_landmark: √2 × the extent of the 68 landmarks,
+here from dlib): the centres agree (offset < 2.5 % of the side) but the box rule's square is 1.15–1.32×
+(median 1.24×) larger, so faces come out smaller than in training: the regressed scale sits ≈ 2.5
+standard deviations below the training mean. A factor of ≈ 1.27 instead of 1.58 would match the
+landmark region and put the scale near the training mean, and it raised the correlation of the jaw
+coefficient with the mouth opening on some clips (e.g. 0.74 → 0.85). ROI_SCALE keeps upstream's 1.58;
+TdmmSettings.roi_scale sets it.
+
+Output: per clip (T, 62) float32, one row per track row, in upstream's order and units:
+  params[POSE]        0:12   the 3 × 4 affine camera matrix P, row-major (scaled rotation | translation),
+                             in the 120 × 120 crop's frame, so it also carries where the face sits in
+                             the crop; `pose_angles` turns it into yaw, pitch, roll in degrees
+                             (upstream's calc_pose; yaw > 0: the face turns towards the image's left)
+  params[SHAPE]      12:52   40 identity coefficients of the BFM shape basis
+  params[EXPRESSION] 52:62   10 expression coefficients of the BFM-derived expression basis
+
+Which parameters feed UniSync: the 10 expression coefficients. The mouth motion lives there; pose
+describes head motion (speech moves the head a little, but that carries no reliable sync) and shape
+describes identity, which would let the model tell speakers apart instead of matching lips to sound,
+the very shortcut its cross-speaker negatives are there to prevent. On the real clips above, against
+the inner-lip opening measured from dlib's 68 points (per frame, divided by the eye-corner distance):
+  * the jaw shows in the expression coefficients: the first one (params[52]) follows the mouth
+    opening with r = −0.5 … −0.85 on every speaking clip but the three-quarter view
+    vox_pcavs_Input_00098 (−0.07, where dlib's points are themselves unsure), the 4th, 5th
+    and 8th with |r| ≈ 0.45 … 0.9; a ridge fit from the clip-centred expression coefficients,
+    leaving one clip out, predicts the opening with r = 0.61 on average (0.53 … 0.86, 0.17 on
+    Input_00098);
+  * the per-frame regressor also lets the jaw leak into the shape coefficients (single ones reach
+    |r| = 0.6 … 0.8, and the same leave-one-clip-out fit from clip-centred shape gives r = 0.59), but
+    adding shape to expression brings nothing (r = 0.59): that signal is a copy of the expression's,
+    riding on a clip-constant identity offset larger than its own frame-to-frame variation;
+  * pose (clip-centred) predicts the opening far worse (r = 0.30).
+So the data support expression only. De-normalised expression coefficients have different spreads
+(std over frames from < 0.01 to 0.8); dividing by the npz's std (z-scores) puts them on one scale.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+
+from unisync_model.checkpoint import pick_device
+from unisync_model.extract.mobilenet_3ddfa import N_PARAMS, load_mobilenet
+from unisync_model.extract.stage import SkipClip, run_stage
+from unisync_model.extract.tracks import SEGMENT
+from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.settings import TdmmSettings, to_dict
+from unisync_model.shards import ShardReader
+from unisync_model.weights import KnownWeights, resolve, sha256_of
+
+POSE = slice(0, 12)
+SHAPE = slice(12, 52)
+EXPRESSION = slice(52, 62)
+INPUT_SIZE = 120
+DECODE_MARGIN = 2.0
+ROI_SCALE = 1.58  # upstream's parse_roi_box_from_bbox: side of the region / mean side of the box
+ROI_SHIFT = 0.14  # … and its centre moves down by this × the mean side
+
+KNOWN_WEIGHTS: dict[str, KnownWeights] = {
+    "3ddfa_v2_mb05_120x120.pth": KnownWeights(
+        "https://github.com/cleardusk/3DDFA_V2/raw/master/weights/mb05_120x120.pth",
+        "f93ed7f1c4c0382b16d7c18480a5f67473c1917a47475a9823924f38aeb27280",
+        "3DDFA_V2 MobileNet 0.5 regressor, 120×120 (MIT; the 3DMM is BFM-derived, research use)"),
+}
+
+
+def roi_boxes(boxes: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:
+    """Face boxes (N × ≥4: x1, y1, x2, y2) → upstream's square regions of interest (N × 4, float):
+    side int(scale × mean side), centre moved down by ROI_SHIFT × mean side."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, np.shape(boxes)[-1])
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    mean_side = ((x2 - x1) + (y2 - y1)) / 2
+    centre_x = (x1 + x2) / 2
+    centre_y = (y1 + y2) / 2 + ROI_SHIFT * mean_side
+    side = np.trunc(mean_side * scale)  # upstream takes int() of the side
+    return np.stack([centre_x - side / 2, centre_y - side / 2, centre_x + side / 2, centre_y + side / 2], axis=1)
+
+
+def crop_roi(frame: np.ndarray, roi: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """The region of interest of one frame at integer corners, black where it leaves the frame,
+    resized to size × size (bilinear) — upstream's crop_img + cv2.resize."""
+    height, width = frame.shape[:2]
+    sx, sy, ex, ey = (int(round(float(v))) for v in roi[:4])
+    if ex - sx < 1 or ey - sy < 1:
+        return np.zeros((size, size, 3), np.uint8)
+    patch = np.zeros((ey - sy, ex - sx, 3), np.uint8)
+    fx, fy, tx, ty = max(sx, 0), max(sy, 0), min(ex, width), min(ey, height)
+    if tx > fx and ty > fy:
+        patch[fy - sy:ty - sy, fx - sx:tx - sx] = frame[fy:ty, fx:tx]
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def pose_angles(params: np.ndarray) -> np.ndarray:
+    """(T, ≥12) parameters → (T, 3) yaw, pitch, roll in degrees, as upstream's calc_pose: the first
+    two rows of P normalised (the scale drops out), the third their cross product, then the Euler
+    angles of that rotation (yaw = asin R[2,0], pitch = atan2(R[2,1], R[2,2]), roll = atan2(R[1,0],
+    R[0,0]); at |R[2,0]| > 0.998 roll is 0 and yaw ±90°)."""
+    params = np.asarray(params, np.float64).reshape(-1, np.shape(params)[-1])
+    P = params[:, POSE].reshape(-1, 3, 4)
+    r1 = P[:, 0, :3] / np.maximum(np.linalg.norm(P[:, 0, :3], axis=1, keepdims=True), 1e-12)
+    r2 = P[:, 1, :3] / np.maximum(np.linalg.norm(P[:, 1, :3], axis=1, keepdims=True), 1e-12)
+    r3 = np.cross(r1, r2)
+    sin_yaw = r3[:, 0]
+    yaw = np.arcsin(np.clip(sin_yaw, -1, 1))
+    cos_yaw = np.cos(yaw)
+    with np.errstate(divide="ignore", invalid="ignore"):  # cos_yaw ≈ 0 only where gimbal lock overrides
+        pitch = np.arctan2(r3[:, 1] / cos_yaw, r3[:, 2] / cos_yaw)
+        roll = np.arctan2(r2[:, 0] / cos_yaw, r1[:, 0] / cos_yaw)
+    up, down = sin_yaw > 0.998, sin_yaw < -0.998  # gimbal lock, as upstream
+    yaw[up], roll[up], pitch[up] = np.pi / 2, 0.0, np.arctan2(-r1[up, 1], -r1[up, 2])
+    yaw[down], roll[down], pitch[down] = -np.pi / 2, 0.0, np.arctan2(r1[down, 1], r1[down, 2])
+    return np.degrees(np.stack([yaw, pitch, roll], axis=1)).astype(np.float32)
+
+
+class TdmmRegressor:
+    """The 3DDFA_V2 regressor with its parameter statistics, on one device."""
+
+    def __init__(self, settings: TdmmSettings, device: torch.device | None = None):
+        if settings.backend != "3ddfa_v2":
+            raise ValueError(f"unknown tdmm backend {settings.backend!r}; known: '3ddfa_v2'")
+        self.settings = settings
+        self.weights_path = resolve(settings.weights)
+        self.device = device or pick_device()
+        self.model = load_mobilenet(self.weights_path, settings.arch).to(self.device)
+        with np.load(resolve(settings.mean_std), allow_pickle=False) as stats:
+            mean, std = stats["mean"].astype(np.float32).ravel(), stats["std"].astype(np.float32).ravel()
+        if mean.shape != (N_PARAMS,) or std.shape != (N_PARAMS,):
+            raise ValueError(f"{settings.mean_std}: mean and std must hold {N_PARAMS} values each, "
+                             f"got {mean.shape} and {std.shape}")
+        self.mean, self.std = mean, std
+        self.roi_scale = float(settings.roi_scale)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """N × 120 × 120 × 3 uint8 BGR crops → N × 62 float32 de-normalised parameters."""
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
+        x = (x.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+        with torch.inference_mode():
+            out = self.model(x).float().cpu().numpy()
+        return out * self.std + self.mean
+
+    def params(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        """Frames (BGR) and one face box per frame (T × ≥4, in the frames' pixels) → T' × 62, T' the
+        number of frames given (at most T)."""
+        rois = roi_boxes(boxes, self.roi_scale)
+        out = [self(np.stack(batch)) for batch in _batches(
+            (crop_roi(frame, roi) for frame, roi in zip(frames, rois)), self.settings.batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, N_PARAMS), np.float32)
+
+
+def _batches(items: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == max(1, size):
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def decode_size(boxes: np.ndarray, width: int, height: int, roi_scale: float = ROI_SCALE) -> tuple[int, int]:
+    """The smallest decoding size at which every region of interest keeps DECODE_MARGIN × 120 pixels."""
+    rois = roi_boxes(boxes, roi_scale)
+    smallest = float(np.min(rois[:, 2] - rois[:, 0])) if len(rois) else 0.0
+    scale = min(1.0, DECODE_MARGIN * INPUT_SIZE / max(smallest, 1.0))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def clip_params(path: str | Path, track: np.ndarray, regressor: TdmmRegressor) -> tuple[np.ndarray, dict]:
+    info = probe(path)
+    width, height = decode_size(track[:, :4], info.width, info.height, regressor.roi_scale)
+    boxes = track[:, :4].astype(np.float64) * np.tile([width / info.width, height / info.height], 2)
+    params = regressor.params(video_frames(path, width, height, info=info), boxes)
+    if len(params) != len(track):
+        raise SkipClip(f"decoded {len(params)} frames, the track has {len(track)}")
+    inside = track[:, SEGMENT] >= 0
+    angles = pose_angles(params[inside] if inside.any() else params)
+    median = np.median(angles, axis=0)
+    return params.astype(np.float32), {"decoded_size": [width, height],
+                                       "median_yaw_pitch_roll": [round(float(a), 2) for a in median]}
+
+
+def extract_tdmm(clips: pd.DataFrame, tracks_shard: str | Path, out: str | Path,
+                 settings: TdmmSettings) -> tuple[int, int]:
+    tracks = ShardReader(tracks_shard)
+    paths = dict(zip(clips["clip_id"], clips["path"]))
+    regressor = TdmmRegressor(settings)
+    attrs = {"backend": settings.backend, "settings": to_dict(settings),
+             "weights_sha256": sha256_of(Path(regressor.weights_path)),
+             "columns": {"pose": [POSE.start, POSE.stop], "shape": [SHAPE.start, SHAPE.stop],
+                         "expression": [EXPRESSION.start, EXPRESSION.stop]}}
+    return run_stage(tracks.clip_ids, lambda clip_id: clip_params(paths[clip_id], tracks.read(clip_id), regressor),
+                     out, "tdmm", attrs, skip_on=(MediaError,), upstream_skipped=tracks.skipped)
