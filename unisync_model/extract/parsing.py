@@ -57,7 +57,7 @@ from unisync_model.extract.stage import SkipClip, run_stage
 from unisync_model.media import MediaError, probe, video_frames
 from unisync_model.settings import ParsingSettings, RgbSettings, to_dict
 from unisync_model.shards import ShardReader
-from unisync_model.weights import KnownWeights, resolve
+from unisync_model.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +101,6 @@ NORMALISATION = {  # (mean, std) of the RGB input scaled to [0, 1], per facexlib
     "parsenet": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
 }
 
-KNOWN_WEIGHTS: dict[str, KnownWeights] = {
-    "parsing_bisenet.pth": KnownWeights(
-        "https://github.com/xinntao/facexlib/releases/download/v0.2.0/parsing_bisenet.pth",
-        "468e13ca13a9b43cc0881a9f99083a430e9c0a38abd935431d1c28ee94b26567",
-        "facexlib BiSeNet face parsing, CelebAMask-HQ 19 classes (MIT; 53,289,463 bytes)"),
-    "parsing_parsenet.pth": KnownWeights(
-        "https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
-        "3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2",
-        "facexlib ParseNet face parsing (from PSFRGAN), 19 classes (MIT; 85,331,193 bytes)"),
-}
 
 
 # ------------------------------------------------------------------------------------------ geometry

