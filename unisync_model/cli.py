@@ -242,6 +242,22 @@ def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clip
                  overview_clips=overview_clips)
 
 
+@main.command("ablation-table")
+@click.option("--spec", "spec_json", required=True,
+              help="JSON: {rows: [...], metrics: {'<audio>/<variant>': [metrics files]}} (the workflow writes it).")
+@click.option("--corpus", required=True)
+@click.option("--visual", required=True, help="The visual representation the ablations train with.")
+@click.option("--md", type=click.Path(path_type=Path), required=True)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True)
+def ablation_table_command(spec_json: str, corpus: str, visual: str, md: Path, csv_path: Path) -> None:
+    """Paper Table V: accuracy per cross-speaker share and per margins, for each audio representation."""
+    import json
+
+    from unisync_model.ablation import ablation_table, write_ablation_table
+    spec = json.loads(spec_json)
+    write_ablation_table(ablation_table(spec["rows"], spec["metrics"]), corpus, visual, md, csv_path)
+
+
 @main.command()
 @click.argument("clip_id")
 @click.option("--results", "results_dir", type=click.Path(exists=True, path_type=Path), required=True,

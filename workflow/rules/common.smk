@@ -2,6 +2,7 @@ import json
 
 from snakemake.utils import validate
 
+from unisync_model.ablation import table_rows, variant_settings
 from unisync_model.manifest import shard_names
 
 
@@ -19,6 +20,7 @@ wildcard_constraints:
     audio=r"[a-z0-9]+",
     visual=r"[a-z0-9]+",
     seed=r"\d+",
+    variant=r"x[0-9.]+_m[0-9.]+-[0-9.]+",
 
 
 def settings(*keys):
@@ -51,3 +53,29 @@ def parsing_inputs(wildcards):
     if config["parsing"]["backend"] == "landmarks":
         inputs["landmarks"] = f"{RESULTS}/shards/landmarks/{wildcards.shard}.h5"
     return inputs
+
+
+# ---------------------------------------------------------------- paper Table V (ablation.smk)
+
+ABLATION_ROWS = table_rows(config["ablation"]["cross_speaker"], config["ablation"]["margins"],
+                           {a: [m["same_speaker"], m["cross_speaker"]] for a, m in config["margins"].items()},
+                           config["ablation"]["audio"])
+
+
+def variant_train_settings(wildcards):
+    return json.dumps(variant_settings(config["train"], wildcards.variant), sort_keys=True)
+
+
+def variant_metrics(audio, variant):
+    visual = config["ablation"]["visual"]
+    return [f"{RESULTS}/ablation/{audio}_{visual}_{variant}/seed{s}/metrics_binary.json" for s in SEEDS]
+
+
+def ablation_metrics():
+    return sorted({f for row in ABLATION_ROWS for a, v in row["variants"].items() for f in variant_metrics(a, v)})
+
+
+def ablation_spec():
+    """The rows of Table V and the metrics files of each row's variants, for `unisync ablation-table`."""
+    metrics = {f"{a}/{v}": variant_metrics(a, v) for row in ABLATION_ROWS for a, v in row["variants"].items()}
+    return json.dumps({"rows": ABLATION_ROWS, "metrics": metrics})
