@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import venv_env
+from conftest import SHARED, venv_env
 from mouth_check import CENTRE_TOLERANCE, ClipMouths, DlibMouths, locate_mouths, verdicts
 from real_clips import CLIPS, arrange_cncvs, arrange_lrs2, real_clips
 from unisync_model.manifest import shard_names
@@ -373,3 +373,55 @@ def test_mouth_check_fails_on_shifted_boxes(lrs2_run, lrs2_mouths, shift):
     counted = table[table["counted"]]
     assert len(counted) > 0
     assert counted["agrees"].mean() < 0.2, table_text(counted[counted["agrees"]], MOUTH_COLUMNS)
+
+
+# ---------------------------------------------------------------- every representation (issue 5)
+
+MORE_STAGES = ("landmarks", "parsing", "tdmm", "hubert")
+
+
+@pytest.fixture(scope="session")
+def lrs2_every_stage(lrs2_run, tmp_path_factory, request):
+    """landmarks (dlib), parsing (from the landmarks), tdmm (3DDFA_V2 mb05) and hubert (a tiny random
+    HuBERT: the real one is not available offline) on the LRS2 tree's shards."""
+    from tiny_hubert import make_tiny_hubert
+    if not (SHARED / "weights" / "3ddfa_v2_mb05_120x120.pth").is_file():
+        pytest.skip("needs the 3DDFA_V2 weights in ../shared/weights")
+    hubert = json.dumps({"model": str(make_tiny_hubert(tmp_path_factory.mktemp("hubert") / "tiny")), "layer": 2})
+    manifest = str(lrs2_run.workdir / "clips.parquet")
+    path = lrs2_run.shard_path
+    commands = {
+        "landmarks": lambda s: ["landmarks", "--manifest", manifest, "--shard", s, "--tracks", str(path("tracks", s)),
+                                "--out", str(path("landmarks", s))],
+        "parsing": lambda s: ["parsing", "--manifest", manifest, "--shard", s, "--tracks", str(path("tracks", s)),
+                              "--landmarks", str(path("landmarks", s)), "--out", str(path("parsing", s))],
+        "tdmm": lambda s: ["tdmm", "--manifest", manifest, "--shard", s, "--tracks", str(path("tracks", s)),
+                           "--out", str(path("tdmm", s))],
+        "hubert": lambda s: ["hubert", "--audio", str(path("audio", s)), "--settings", hubert,
+                             "--out", str(path("hubert", s))],
+    }
+    for stage in MORE_STAGES:
+        started = time.perf_counter()
+        run_all([commands[stage](s) for s in shard_names(SHARDS)])
+        lrs2_run.timings[stage] = time.perf_counter() - started
+        lrs2_run.readers[stage] = [ShardReader(path(stage, s)) for s in shard_names(SHARDS)]
+    report(request, "== every stage on the LRS2 tree: " + ", ".join(
+        f"{stage} {lrs2_run.timings[stage]:.0f} s" for stage in MORE_STAGES))
+    return lrs2_run
+
+
+def test_every_stage_gives_shards_for_the_clips_with_a_face(lrs2_every_stage):
+    run = lrs2_every_stage
+    with_face = [c for r in run.readers["tracks"] for c in r.clip_ids]
+    assert len(with_face) >= 0.95 * len(run.manifest)
+    shapes = {"landmarks": (68, 2), "parsing": (48, 96), "tdmm": (62,)}
+    for clip_id in with_face:
+        frames = run.reader_of("tracks", clip_id).length(clip_id)
+        for stage, shape in shapes.items():
+            reader = run.reader_of(stage, clip_id)
+            assert reader is not None, f"{stage}: no {clip_id} ({run.skip_reason(stage, clip_id)})"
+            array = reader.read(clip_id)
+            assert array.shape == (frames, *shape), (stage, clip_id, array.shape)
+            assert np.isfinite(array).all() if array.dtype.kind == "f" else True
+        samples = run.reader_of("audio", clip_id).length(clip_id)
+        assert run.reader_of("hubert", clip_id).length(clip_id) == samples // 320  # 50 Hz
