@@ -137,7 +137,7 @@ def test_training_resumes_from_its_checkpoint(workflow_run, tmp_path):
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["train"]["epochs"] = 3
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--cores", "2", "train_all")
+    snakemake(workdir, "--cores", "2", "results/tiny/models/mel_rgb/seed0/model.pt")  # one model is enough here
     log = pd.read_csv(workdir / "results" / "tiny" / "models" / "mel_rgb" / "seed0" / "training.csv")
     assert list(log["epoch"]) == [1, 2, 3]
     train_log = (workdir / "results" / "tiny" / "logs" / "train" / "mel_rgb_seed0.log").read_text()
