@@ -5,6 +5,10 @@ tracks shards) and lists one row per face segment of a clip (see extract/tracks.
 spans a shot change or a long gap without the face. Each row counts the windows it can give, from
 its first frame. `WindowDataset` serves the pairs of a plan: each item is one slice of the visual
 shard and one of the audio shard, read through a per-process file handle.
+
+`window_loader` batches a plan for one process: `RankBatches` cuts the plan into global batches in
+order and, when several processes train together (distributed.py), gives each process its own
+contiguous slice of every global batch, so together they see exactly the batches one process would.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unisync_model.alignment import AUDIO_FEATURES, window_count
 from unisync_model.extract.tracks import segments_of
@@ -87,3 +91,56 @@ class WindowDataset(Dataset):
 def worker_init(_: int) -> None:
     """One thread per DataLoader worker: on few cores, per-worker BLAS/OpenMP pools fight each other."""
     torch.set_num_threads(1)
+
+
+PREFETCH_BATCHES = 4  # batches each worker reads ahead
+
+
+def rank_slice(size: int, rank: int, world: int) -> tuple[int, int]:
+    """[lo, hi) of process `rank`'s share of `size` items split as evenly as possible (the first
+    size % world processes take one more), like np.array_split."""
+    base, extra = divmod(size, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (rank < extra)
+
+
+class RankBatches(Sampler[list[int]]):
+    """The batches of one process for a plan of n pairs. The plan is cut, in order, into global
+    batches of `batch_size` pairs (the last may be shorter), exactly the batches of a one-process
+    run; each global batch is split into `world` contiguous slices and process `rank` takes its own.
+
+    With `even` (training: DDP needs every process in every step), a last global batch with fewer
+    pairs than processes is left out; one process never leaves anything out."""
+
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world: int = 1, even: bool = True):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside a world of {world}")
+        self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
+        sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
+        self.dropped = sizes.pop() if even and sizes and sizes[-1] < world else 0
+        self.global_sizes = sizes  # pairs per step over every process
+        self.skip_empty = not even
+
+    def __iter__(self):
+        for step, size in enumerate(self.global_sizes):
+            if size > self.rank or not self.skip_empty:  # a slice is empty when size <= rank
+                lo, hi = rank_slice(size, self.rank, self.world)
+                start = step * self.batch_size
+                yield list(range(start + lo, start + hi))
+
+    def __len__(self) -> int:
+        if not self.skip_empty:
+            return len(self.global_sizes)
+        return sum(size > self.rank for size in self.global_sizes)
+
+
+def window_loader(dataset: WindowDataset, batches: RankBatches, workers: int, device: torch.device,
+                  persistent: bool = False) -> DataLoader:
+    """Batches of windows for one process: `workers` processes read whole windows through their own
+    HDF5 handles (ShardReader reopens per process) with one thread each, PREFETCH_BATCHES batches
+    ahead; pinned memory on cuda, for asynchronous copies. `persistent` keeps the workers (and their
+    open files) between passes: worth it for a loader iterated every epoch, such as validation's."""
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                      worker_init_fn=worker_init if workers else None, pin_memory=device.type == "cuda",
+                      prefetch_factor=PREFETCH_BATCHES if workers else None,
+                      persistent_workers=persistent and workers > 0)

@@ -122,7 +122,7 @@ class Margins:
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int = 20
-    batch_size: int = 64
+    batch_size: int = 64  # pairs per optimiser step over all processes: under torchrun each takes 1/N
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 1e-4
@@ -131,9 +131,13 @@ class TrainSettings:
     val_pairs: int = 1000
     negatives: NegativeMix = field(default_factory=NegativeMix)
     margins: Margins = field(default_factory=Margins)
-    workers: int = 2
+    workers: int = 2  # DataLoader worker processes (per training process under torchrun)
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)
+    # How training runs, not what it learns (left out of the resume key, train.settings_key):
+    amp: bool = True  # cuda only: autocast to bf16 (fp16 with a GradScaler where bf16 is missing); no-op on CPU
+    compile: bool = False  # cuda only: torch.compile the model (a few minutes of compiling first); no-op on CPU
+    sync_batchnorm: bool = True  # under torchrun: batch-norm statistics over the global batch, as one process
 
 
 @dataclass(frozen=True)

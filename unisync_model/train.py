@@ -3,10 +3,24 @@
 Every epoch draws a fresh plan of pairs (pairs.training_plan), trains on it with the margin BCE,
 scores the validation split with the binary protocol, appends a row to training.csv and saves
 checkpoints/last.pt; the best validation epoch is kept as model.pt. A rerun with the same settings
-resumes from last.pt; with different settings (apart from the epoch count) it starts over.
+resumes from last.pt; with different settings (apart from the epoch count and how training runs:
+workers, amp, compile, sync_batchnorm, the number of processes) it starts over.
+
+Several GPUs: `torchrun --standalone --nproc_per_node N -m unisync_model.cli train …` (see
+distributed.py). Every process draws the same plan from the seed; each takes its own contiguous
+slice of every global batch of `batch_size` pairs (data.RankBatches), DDP averages the gradients
+(each process's loss weighted by its share of the batch, so the step is the one-process step) and
+batch norm uses the statistics of the global batch (`sync_batchnorm`). N processes therefore
+follow the loss curve of one process with the same settings: `batch_size` is the global batch, not
+the per-GPU one (to keep each GPU's batch when adding GPUs, raise batch_size). Validation is split
+across processes and summed. Only rank 0 logs and writes checkpoints, training.csv and model.pt.
+
+On cuda the forward pass runs under autocast (`amp`: bf16, or fp16 with a GradScaler) and the model
+may be compiled (`compile`); on the CPU both are no-ops.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,10 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from unisync_model.checkpoint import atomic_save, model_record, pick_device
-from unisync_model.data import WindowDataset, clip_table, open_shards, worker_init
+from unisync_model import distributed
+from unisync_model.checkpoint import atomic_save, model_record
+from unisync_model.data import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 from unisync_model.loss import margin_bce
 from unisync_model.model import UniSync, UniSyncConfig
 from unisync_model.pairs import CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan, training_plan
@@ -30,6 +47,7 @@ from unisync_model.shards import ShardReader
 
 log = logging.getLogger(__name__)
 LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "windows", "seconds"]
+RUNTIME_SETTINGS = ("epochs", "workers", "amp", "compile", "sync_batchnorm")  # not part of the resume key
 
 
 def margins_by_kind(settings: TrainSettings) -> torch.Tensor:
@@ -40,8 +58,9 @@ def margins_by_kind(settings: TrainSettings) -> torch.Tensor:
 
 
 def settings_key(settings: TrainSettings, audio: str, visual: str) -> str:
-    """What a checkpoint must share with this run to be resumed: everything but the epoch count."""
-    fields = {k: v for k, v in to_dict(settings).items() if k not in ("epochs", "workers")}
+    """What a checkpoint must share with this run to be resumed: everything but the epoch count and
+    how training runs (RUNTIME_SETTINGS; the number of processes is not a setting either)."""
+    fields = {k: v for k, v in to_dict(settings).items() if k not in RUNTIME_SETTINGS}
     return hashlib.sha256(json.dumps([audio, visual, fields], sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -50,40 +69,97 @@ def frame_shape(readers: dict[str, ShardReader]) -> tuple[int, ...]:
     return next(tuple(r._data().shape[1:]) for r in readers.values() if len(r))
 
 
-def loader(dataset: WindowDataset, batch_size: int, workers: int, device: torch.device) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                      worker_init_fn=worker_init if workers else None, pin_memory=device.type == "cuda",
-                      prefetch_factor=4 if workers else None, persistent_workers=False)
+def autocast_dtype(settings: TrainSettings, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype on cuda with `amp` (bf16 where the GPU has it, else fp16); None: fp32."""
+    if not settings.amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def run_epoch(model: UniSync, batches: DataLoader, margins: torch.Tensor, device: torch.device,
+def maybe_compile(model: nn.Module, enabled: bool, device: torch.device, force: bool = False,
+                  backend: str = "inductor") -> bool:
+    """torch.compile the model in place (nn.Module.compile: the state dict keys stay as they are)
+    when asked to, on cuda; `force` compiles on any device (tests, with backend "eager")."""
+    if not enabled or (device.type != "cuda" and not force):
+        if enabled:
+            log.info("compile: ignored on %s", device.type)
+        return False
+    model.compile(backend=backend)
+    return True
+
+
+class Step:
+    """What a training or validation pass needs besides the batches: the model to call (DDP-wrapped
+    under torchrun), autocast, the GradScaler (fp16 only) and the process context."""
+
+    def __init__(self, model: nn.Module, context: distributed.Context, amp: torch.dtype | None = None,
+                 scaler: torch.amp.GradScaler | None = None):
+        self.model, self.context, self.amp, self.scaler = model, context, amp, scaler
+
+    def autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.context.device.type, dtype=self.amp)
+
+
+def run_epoch(model: nn.Module | Step, batches: DataLoader, margins: torch.Tensor, device: torch.device,
               optimizer: torch.optim.Optimizer | None = None, desc: str = "") -> tuple[float, float]:
-    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy at p >= 0.5)."""
-    model.train(optimizer is not None)
+    """One pass; trains when an optimizer is given. Returns (mean loss, accuracy at p >= 0.5), over
+    every process's pairs. With several processes, each one's batch loss is weighted by its share of
+    the global batch (the size of which the RankBatches sampler knows) before DDP averages the
+    gradients, so a step is the one-process step even when the slices are uneven."""
+    step = model if isinstance(model, Step) else Step(model, distributed.Context(device=device))
+    context = step.context
+    sampler = batches.batch_sampler
+    world = context.world
+    global_sizes = iter(sampler.global_sizes) if isinstance(sampler, RankBatches) else None
+    step.model.train(optimizer is not None)
     total_loss = correct = seen = 0.0
     with torch.set_grad_enabled(optimizer is not None):
-        for visual, audio, label, kind in progress(batches, desc=desc, unit="batch", leave=False):
+        for visual, audio, label, kind in progress(batches, desc=desc, unit="batch", leave=False,
+                                                   disable=not context.main):
             visual, audio = visual.to(device, non_blocking=True), audio.to(device, non_blocking=True)
             label = label.to(device)
-            p = model(visual, audio)
+            with step.autocast():
+                p = step.model(visual, audio)
+            p = p.float()  # no-op without autocast; the loss is computed in fp32
             loss = margin_bce(p, label, margins.to(device)[kind.to(device)])
             if optimizer is not None:
+                objective = loss
+                if world > 1 and global_sizes is not None:
+                    objective = loss * (len(label) * world / next(global_sizes))
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if step.scaler is not None:
+                    step.scaler.scale(objective).backward()
+                    step.scaler.step(optimizer)
+                    step.scaler.update()
+                else:
+                    objective.backward()
+                    optimizer.step()
             total_loss += float(loss.detach()) * len(label)
             correct += float(((p >= 0.5).long() == label).sum())
             seen += len(label)
+    total_loss, correct, seen = distributed.sum_over_ranks([total_loss, correct, seen], context)
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
 def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio: str, visual: str,
           out_dir: str | Path, settings: TrainSettings, threads: int = 0) -> Path:
+    """Train one combination; under torchrun, as one of several processes (distributed.py)."""
+    context = distributed.setup()
+    try:
+        return _train(context, manifest, shards_dir, shards, audio, visual, out_dir, settings, threads)
+    finally:
+        distributed.teardown(context)
+
+
+def _train(context: distributed.Context, manifest: str | Path, shards_dir: str | Path, shards: list[str],
+           audio: str, visual: str, out_dir: str | Path, settings: TrainSettings, threads: int) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if threads:
-        torch.set_num_threads(threads)
-    device = pick_device()
+    if threads:  # the rule's threads are shared by the processes of a torchrun job
+        torch.set_num_threads(max(1, threads // context.world))
+    device = context.device
     torch.manual_seed(settings.seed)
     visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
     tracks = open_shards(shards_dir, "tracks", shards)
@@ -97,38 +173,63 @@ def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio
 
     shapes = {"visual_frame": frame_shape(visual_readers), "audio_frame": frame_shape(audio_readers)}
     model = UniSync(UniSyncConfig.from_settings(audio, visual, settings.model, **shapes)).to(device)
+    if context.distributed and settings.sync_batchnorm:
+        model = distributed.sync_batchnorm(model, device)  # same parameters and buffers, same state dict
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=tuple(settings.betas),
                                  weight_decay=settings.weight_decay)
+    amp = autocast_dtype(settings, device)
+    scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
     margins = margins_by_kind(settings)
     key = settings_key(settings, audio, visual)
 
     last, best = out_dir / "checkpoints" / "last.pt", out_dir / "checkpoints" / "best.pt"
     history: list[dict] = []
     start_epoch, best_accuracy = 0, -1.0
-    if last.exists():
+    if last.exists():  # every process reads it (rank 0 writes it only after a step all of them take part in)
         state = torch.load(last, map_location="cpu", weights_only=True)
         if state.get("settings_key") == key:
             model.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
+            if scaler is not None and state.get("grad_scaler"):
+                scaler.load_state_dict(state["grad_scaler"])
             start_epoch, best_accuracy, history = state["epoch"] + 1, state["best_accuracy"], state["history"]
             log.info("resuming after epoch %d from %s", state["epoch"] + 1, last)
         else:
             log.info("%s was made with other settings: starting over", last)
 
+    maybe_compile(model, settings.compile, device)
+    trained = model
+    if context.distributed:
+        # synced batch norm keeps the running statistics equal on every process: no buffer broadcast per step
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                          forward_sync_buffers=not settings.sync_batchnorm)
+        log.info("%d processes, %d pairs per step (%d per process), batch norm %s", context.world,
+                 settings.batch_size, settings.batch_size // context.world,
+                 "over the global batch" if settings.sync_batchnorm else "per process")
+    if amp is not None:
+        log.info("mixed precision: %s", str(amp).removeprefix("torch."))
+    train_step = Step(trained, context, amp, scaler)
+    val_step = Step(model, context, amp)  # evaluation needs no gradient sync: the bare model
+
     val_plan = binary_protocol_plan(val_clips, settings.val_pairs, settings.seed + 1, min_shift=WINDOW_FRAMES)
-    val_batches = loader(WindowDataset(val_clips, val_plan, visual_readers, audio_readers, audio),
-                         settings.batch_size, settings.workers, device)
+    val_batches = window_loader(WindowDataset(val_clips, val_plan, visual_readers, audio_readers, audio),
+                                RankBatches(len(val_plan), settings.batch_size, context.rank, context.world,
+                                            even=False),
+                                settings.workers, device, persistent=True)
     windows = settings.windows_per_epoch or int(train_clips["windows"].sum())
     for epoch in range(start_epoch, settings.epochs):
         began = pd.Timestamp.now()
         plan = training_plan(train_clips, windows, np.random.default_rng([settings.seed, epoch]),
                              settings.negatives, settings.positive_fraction)
-        batches = loader(WindowDataset(train_clips, plan, visual_readers, audio_readers, audio),
-                         settings.batch_size, settings.workers, device)
-        train_loss, train_acc = run_epoch(model, batches, margins, device, optimizer,
+        steps = RankBatches(len(plan), settings.batch_size, context.rank, context.world)
+        if steps.dropped:
+            log.info("the last %d pairs of the epoch are fewer than the processes: left out", steps.dropped)
+        batches = window_loader(WindowDataset(train_clips, plan, visual_readers, audio_readers, audio), steps,
+                                settings.workers, device)
+        train_loss, train_acc = run_epoch(train_step, batches, margins, device, optimizer,
                                           desc=f"epoch {epoch + 1}/{settings.epochs}")
-        val_loss, val_acc = run_epoch(model, val_batches, margins, device, desc="val")
+        val_loss, val_acc = run_epoch(val_step, val_batches, margins, device, desc="val")
         seconds = (pd.Timestamp.now() - began).total_seconds()
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
                         "val_loss": val_loss, "val_accuracy": val_acc, "windows": windows, "seconds": seconds})
@@ -136,17 +237,25 @@ def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio
                  train_loss, train_acc, val_loss, val_acc, seconds)
         if val_acc > best_accuracy:
             best_accuracy = val_acc
-            atomic_save(model_record(model, epoch=epoch + 1, val_accuracy=val_acc, settings=to_dict(settings)), best)
-        atomic_save({"settings_key": key, "epoch": epoch, "state_dict": model.state_dict(),
+            if context.main:
+                atomic_save(model_record(model, epoch=epoch + 1, val_accuracy=val_acc, settings=to_dict(settings)),
+                            best)
+        if context.main:
+            state = {"settings_key": key, "epoch": epoch, "state_dict": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                     "best_accuracy": best_accuracy, "history": history}, last)
-        write_log(history, out_dir / "training.csv")
+                     "best_accuracy": best_accuracy, "history": history}
+            if scaler is not None:
+                state["grad_scaler"] = scaler.state_dict()
+            atomic_save(state, last)
+            write_log(history, out_dir / "training.csv")
 
-    write_log(history, out_dir / "training.csv")
     final = out_dir / "model.pt"
-    tmp = final.with_name("model.pt.tmp")
-    shutil.copyfile(best, tmp)
-    os.replace(tmp, final)
+    if context.main:
+        write_log(history, out_dir / "training.csv")
+        tmp = final.with_name("model.pt.tmp")
+        shutil.copyfile(best, tmp)
+        os.replace(tmp, final)
+    distributed.barrier(context)  # the others return once model.pt is there
     return final
 
 

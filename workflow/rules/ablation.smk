@@ -22,10 +22,11 @@ rule train_variant:
     resources:
         mem_mb=8000,
         runtime=24 * 60,
+        gpu=config["gpus"],
     conda:
         "../../envs/unisync.yaml"
     shell:
-        "unisync train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        TRAIN_COMMAND + " --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
         " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
 
@@ -61,8 +62,8 @@ rule ablation_table:
     input:
         ablation_metrics(),
     output:
-        md=f"{RESULTS}/ablation_table.md",
-        csv=f"{RESULTS}/ablation_table.csv",
+        md=report(f"{RESULTS}/ablation_table.md", caption="../report/ablation_table.rst", category="Results"),
+        csv=report(f"{RESULTS}/ablation_table.csv", caption="../report/ablation_table.rst", category="Results"),
     params:
         spec=ablation_spec(),
         corpus=CORPUS,

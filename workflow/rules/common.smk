@@ -13,6 +13,9 @@ RESULTS = f"{config['results']}/{CORPUS}"
 SHARDS = shard_names(config["corpus"]["shards"])
 COMBINATIONS = [(c["audio"], c["visual"]) for c in config["combinations"]]
 SEEDS = config["seeds"]
+# Training on several GPUs runs through torchrun (DDP); one GPU or the CPU, plainly.
+TRAIN_COMMAND = (f"torchrun --standalone --nproc_per_node {config['gpus']} -m unisync_model.cli train"
+                 if config["gpus"] > 1 else "unisync train")
 
 
 wildcard_constraints:

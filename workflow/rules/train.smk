@@ -4,7 +4,9 @@ rule train:
         shards=combination_shards,
     output:
         model=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/model.pt",
-        log_csv=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/training.csv",
+        log_csv=report(f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/training.csv",
+                       caption="../report/training.rst", category="Training", subcategory="{audio} × {visual}",
+                       labels={"audio": "{audio}", "visual": "{visual}", "seed": "{seed}"}),
     params:
         settings=train_settings,
         shards=",".join(SHARDS),
@@ -18,10 +20,11 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=24 * 60,
+        gpu=config["gpus"],
     conda:
         "../../envs/unisync.yaml"
     shell:
-        "unisync train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        TRAIN_COMMAND + " --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
         " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
 
@@ -57,9 +60,9 @@ rule table:
     input:
         [f"{RESULTS}/models/{a}_{v}/seed{s}/metrics_binary.json" for a, v in COMBINATIONS for s in SEEDS],
     output:
-        md=f"{RESULTS}/table.md",
-        csv=f"{RESULTS}/table.csv",
-        png=f"{RESULTS}/table.png",
+        md=report(f"{RESULTS}/table.md", caption="../report/table.rst", category="Results"),
+        csv=report(f"{RESULTS}/table.csv", caption="../report/table.rst", category="Results"),
+        png=report(f"{RESULTS}/table.png", caption="../report/table.rst", category="Results"),
     params:
         corpus=CORPUS,
     log:
