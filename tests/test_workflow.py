@@ -79,7 +79,8 @@ def test_run_writes_the_table_and_accounts_for_every_clip(workflow_run):
     workdir, _ = workflow_run
     results = workdir / "results" / "tiny"
     table = pd.read_csv(results / "table.csv")
-    assert set(table["protocol"]) == {"binary"}
+    assert set(table["protocol"]) == {"binary + offset"}
+    assert table["offset_K15_%"].between(0, 100).all() and (table["LSE-D"] >= 0).all()
     assert sorted(zip(table["audio"], table["visual"])) == sorted(COMBINATIONS)  # all 8 rows filled
     assert (table["seeds"] == 1).all() and table["mean_%"].between(0, 100).all()
     assert (results / "table.png").stat().st_size > 0

@@ -203,17 +203,26 @@ def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir,
 @_combination
 @click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), required=True)
 @out_option
+@click.option("--offset-out", type=click.Path(path_type=Path), default=None,
+              help="Also run the offset protocol (K = 5 and 15) and LSE-D / LSE-C, to this JSON.")
 @settings_option
 @click.option("--split", default="test", show_default=True)
-def evaluate(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, model_path, out, settings_json,
-             split) -> None:
-    """Binary-protocol accuracy of a model on a split, to JSON."""
-    from unisync_model.evaluate import evaluate_binary, write_json
+def evaluate(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, model_path, out, offset_out,
+             settings_json, split) -> None:
+    """Binary-protocol accuracy of a model on a split (and optionally the offset protocol), to JSON."""
+    from unisync_model.evaluate import evaluate_binary, evaluate_offset, write_json
+    settings = S.parse_json(S.EvalSettings, settings_json)
+    log = logging.getLogger("unisync")
     record = evaluate_binary(model_path, manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep,
-                             S.parse_json(S.EvalSettings, settings_json), split)
+                             settings, split)
     write_json(record, out)
-    logging.getLogger("unisync").info("%s × %s: %s accuracy %.2f%% on %d pairs", audio_rep, visual_rep,
-                                      record["protocol"], 100 * record["accuracy"], record["pairs"])
+    log.info("%s × %s: %s accuracy %.2f%% on %d pairs", audio_rep, visual_rep, record["protocol"],
+             100 * record["accuracy"], record["pairs"])
+    if offset_out:
+        offset = evaluate_offset(model_path, manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep,
+                                 settings, split)
+        write_json(offset, offset_out)
+        log.info("%s × %s: offset protocol written to %s", audio_rep, visual_rep, offset_out)
 
 
 @main.command()

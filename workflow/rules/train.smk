@@ -35,7 +35,8 @@ rule evaluate:
         model=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/model.pt",
         shards=combination_shards,
     output:
-        f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/metrics_binary.json",
+        binary=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/metrics_binary.json",
+        offset=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/metrics_offset.json",
     params:
         settings=settings("evaluate"),
         shards=",".join(SHARDS),
@@ -53,12 +54,13 @@ rule evaluate:
     shell:
         "unisync evaluate --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --model {input.model:q}"
-        " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        " --settings {params.settings:q} --out {output.binary:q} --offset-out {output.offset:q} > {log:q} 2>&1"
 
 
 rule table:
     input:
-        [f"{RESULTS}/models/{a}_{v}/seed{s}/metrics_binary.json" for a, v in COMBINATIONS for s in SEEDS],
+        [f"{RESULTS}/models/{a}_{v}/seed{s}/metrics_{p}.json"
+         for a, v in COMBINATIONS for s in SEEDS for p in ("binary", "offset")],
     output:
         md=report(f"{RESULTS}/table.md", caption="../report/table.rst", category="Results"),
         csv=report(f"{RESULTS}/table.csv", caption="../report/table.rst", category="Results"),

@@ -1,0 +1,229 @@
+"""Sync metrics on per-window embeddings: syncnet_python's LSE-D / LSE-C and the offset protocol.
+
+Inputs are a segment's visual and audio embeddings, T × D, one row per 5-frame window start
+(row s: the visual window of frames s…s+4, the audio window of the same 0.2 s). Nothing here reads
+files; `evaluate.py` makes the embeddings.
+
+**Shifts.** Column j of every T × (2·vshift + 1) matrix below pairs visual window s with audio
+window s + j − vshift, and its *offset* is vshift − j (syncnet_python's "AV offset"). The matching
+audio window of visual window s is s − offset: a positive offset means the audio leads (the sound
+comes `offset` frames before the mouth shows it). vshift = 15 gives offsets −15…+15.
+
+**LSE-D / LSE-C** (`syncnet_lse`), exactly as syncnet_python's `calc_pdist` + `SyncNetInstance.evaluate`
+(and Wav2Lip's `SyncNetInstance_calc_scores.py`, the LSE-D / LSE-C of talking-face papers):
+the audio embeddings are padded with vshift zero vectors at both ends, each visual embedding gets
+its Euclidean distance (`torch.nn.functional.pairwise_distance`, eps 1e-6 included) to the
+2·vshift + 1 audio embeddings around it, the distances are averaged over windows into one curve;
+LSE-D = its minimum, LSE-C = its median − its minimum, AV offset = vshift − argmin. The per-window
+confidence syncnet_python logs is *not* a per-window median − min: it is median(curve) − the
+window's distance at the curve's best shift, then a 9-tap median filter (scipy's `medfilt`, which
+pads with zeros) — `framewise_confidence` below.
+
+**Which distance for UniSync.** SyncNet's embeddings are compared raw (its training loss is on the
+Euclidean distance), so the SyncNet path takes them as they are (`normalise=False`). UniSync
+scores a pair with the cosine of its ReLU'd embeddings, and their scale carries no meaning, so its
+LSE uses the Euclidean distance of L2-normalised embeddings (`normalise=True`):
+d = sqrt(2 − 2·cos) = sqrt(2 − 2·p_sync). Chosen over 1 − p because (1) it is strictly monotone in
+p_sync, so the best shift of a window is the same as by the model's own score; (2) it is still a
+Euclidean distance between vectors, so syncnet_python's computation runs unchanged, zero padding
+included (a zero pad sits at distance 1 from any unit vector, i.e. p = 0.5, the decision
+threshold — neither a match nor a clear mismatch); 1 − p has no value for a zero vector. Its
+range is [0, √2] (p ∈ [0, 1]): UniSync's LSE-D / LSE-C are not on SyncNet's scale and must not
+be compared with published SyncNet LSE numbers, only between UniSync models and videos.
+
+**Offset protocol** (`shift_scores`, `context_scores`, `offset_accuracy`), as VocaLiST's
+`test_lrs2.py` (after syncnet_python, and Perfect Match's protocol) computes the LRS2 numbers
+SyncNet 75.8 / PM 88.1 / AVST 92.0 / VocaLiST 92.8 (K = 5): every window of a clip scores the audio
+at all 31 shifts with the model's similarity; shifts whose audio window falls outside the clip
+(here: outside the face segment's windows) are excluded from that window's argmax (VocaLiST sets
+them to −1000); with K frames of context, the score curves of the K − 4 consecutive windows centred
+on the window are averaged (K = 5: the window alone; the K − 4 windows span K frames), the centred
+range clipped at the segment's ends as VocaLiST does, and a shift excluded for any window of the
+range stays excluded; the predicted offset is the argmax (first on ties, as torch.argmax), and it
+is correct when |offset| ≤ 1. Accuracy is the share of correct windows per clip, then the mean over
+clips (VocaLiST's `samplewise_acc`). Every window a segment has counts (VocaLiST's loop stops one
+window short of the last; that window is kept here).
+
+Why exclude rather than pad or drop: zero padding (syncnet_python's LSE) would let a padded shift
+win the argmax; keeping only windows whose 31 shifts all fit would drop every window of clips
+under 35 frames and the first and last 15 of every clip, and would not be the protocol the
+published numbers use. Exclusion makes edge windows easier (fewer candidates), so
+`offset_accuracy` also reports the chance level of each data set's candidates and the accuracy
+on the windows whose every shift fits ("full range").
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.signal import medfilt
+
+VSHIFT = 15  # shifts −15…+15 frames, as syncnet_python's LSE scripts and VocaLiST use
+CONTEXTS = (5, 15)  # frames of context of the offset protocol (K)
+TOLERANCE = 1  # an offset within ±1 frame counts as correct
+MEDFILT_KERNEL = 9  # syncnet_python's framewise-confidence median filter
+CHUNK = 256  # windows per block of distances (memory: CHUNK × (2·vshift + 1) × D floats)
+
+
+def _tensor(x) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+
+
+def _shift_index(t: int, vshift: int) -> torch.Tensor:
+    """T × (2·vshift + 1) audio rows: window s, column j → audio window s + j − vshift."""
+    return torch.arange(t)[:, None] + torch.arange(2 * vshift + 1)[None, :] - vshift
+
+
+def calc_pdist(visual, audio, vshift: int = VSHIFT) -> np.ndarray:
+    """syncnet_python's calc_pdist, stacked: T × (2·vshift + 1) Euclidean distances (torch's
+    pairwise_distance, eps 1e-6) of each visual embedding to the zero-padded audio embeddings at
+    every shift. Row s is syncnet_python's dists[s]."""
+    visual, audio = _tensor(visual), _tensor(audio)
+    if visual.shape != audio.shape or visual.ndim != 2:
+        raise ValueError(f"visual {tuple(visual.shape)} and audio {tuple(audio.shape)} must both be T × D")
+    padded = F.pad(audio, (0, 0, vshift, vshift))
+    index = _shift_index(len(visual), vshift) + vshift  # rows of the padded audio
+    out = []
+    for start in range(0, len(visual), CHUNK):
+        rows = index[start:start + CHUNK]
+        v = visual[start:start + CHUNK, None, :].expand(-1, rows.shape[1], -1)
+        out.append(F.pairwise_distance(v.reshape(-1, v.shape[-1]), padded[rows].reshape(-1, v.shape[-1]))
+                   .view(rows.shape))
+    return torch.cat(out).numpy() if out else np.zeros((0, 2 * vshift + 1), np.float32)
+
+
+@dataclass(frozen=True)
+class SyncNetResult:
+    offset: int  # AV offset in frames: vshift − argmin of the mean distance curve
+    min_dist: float  # LSE-D
+    confidence: float  # LSE-C: median − min of the curve
+    mean_dists: np.ndarray  # the curve: 2·vshift + 1 mean distances, column j ↔ offset vshift − j
+    framewise_confidence: np.ndarray  # median(curve) − each window's distance at the best shift, median-filtered
+
+
+def syncnet_lse(visual, audio, vshift: int = VSHIFT, normalise: bool = False) -> SyncNetResult:
+    """LSE-D, LSE-C and the AV offset of one video (a face track) from its per-window embeddings,
+    as syncnet_python computes them. `normalise`: L2-normalise both first (UniSync; see above)."""
+    visual, audio = _tensor(visual), _tensor(audio)
+    if len(visual) == 0:
+        raise ValueError("no window to score")
+    if normalise:
+        visual, audio = F.normalize(visual, dim=1), F.normalize(audio, dim=1)
+    dists = torch.from_numpy(calc_pdist(visual, audio, vshift))  # T × W
+    curve = dists.mean(0)
+    min_dist, best = torch.min(curve, 0)
+    median = torch.median(curve)  # 2·vshift + 1 values: an odd count, so the true median
+    framewise = (median - dists[:, best]).numpy()
+    with warnings.catch_warnings():  # scipy warns when a clip is shorter than the kernel; it zero-pads as always
+        warnings.simplefilter("ignore", UserWarning)
+        framewise = medfilt(framewise, MEDFILT_KERNEL)
+    return SyncNetResult(offset=int(vshift - best), min_dist=float(min_dist), confidence=float(median - min_dist),
+                         mean_dists=curve.numpy(), framewise_confidence=framewise)
+
+
+# ---------------------------------------------------------------- the offset protocol
+
+def shift_scores(visual, audio, vshift: int = VSHIFT) -> np.ndarray:
+    """T × (2·vshift + 1) similarities of each visual window to the audio windows at every shift,
+    as the model scores a pair (cosine of the ReLU'd embeddings = p_sync, torch's
+    cosine_similarity); NaN where the audio window falls outside the T windows."""
+    visual, audio = _tensor(visual), _tensor(audio)
+    if visual.shape != audio.shape or visual.ndim != 2:
+        raise ValueError(f"visual {tuple(visual.shape)} and audio {tuple(audio.shape)} must both be T × D")
+    index = _shift_index(len(visual), vshift)
+    inside = (index >= 0) & (index < len(visual))
+    out = []
+    for start in range(0, len(visual), CHUNK):
+        rows = index[start:start + CHUNK].clamp(0, max(len(visual) - 1, 0))
+        v = visual[start:start + CHUNK, None, :].expand(-1, rows.shape[1], -1)
+        out.append(F.cosine_similarity(v, audio[rows], dim=-1, eps=1e-8))
+    scores = torch.cat(out).double().numpy() if out else np.zeros((0, 2 * vshift + 1))
+    scores[~inside.numpy()] = np.nan
+    return scores
+
+
+def context_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """The score curves averaged over K frames of context: for window s, the mean of the rows of
+    the K − 4 windows centred on s, clipped to [0, T); NaN (excluded) where any of them is NaN."""
+    if k < 5 or k % 2 == 0:
+        raise ValueError(f"context K must be an odd number of frames >= 5, got {k}")
+    scores = np.asarray(scores, np.float64)
+    t, half = len(scores), (k - 5) // 2
+    if half == 0:
+        return scores.copy()
+    nan = np.isnan(scores)
+    total = np.vstack([np.zeros((1, scores.shape[1])), np.cumsum(np.where(nan, 0.0, scores), axis=0)])
+    excluded = np.vstack([np.zeros((1, scores.shape[1]), np.int64), np.cumsum(nan, axis=0)])
+    lo = np.clip(np.arange(t) - half, 0, t)
+    hi = np.clip(np.arange(t) + half + 1, 0, t)
+    mean = (total[hi] - total[lo]) / (hi - lo)[:, None]
+    mean[(excluded[hi] - excluded[lo]) > 0] = np.nan
+    return mean
+
+
+def predicted_offsets(scores: np.ndarray, vshift: int = VSHIFT) -> np.ndarray:
+    """vshift − argmax per row over the shifts not excluded (first maximum on ties)."""
+    scores = np.asarray(scores, np.float64)
+    if np.isnan(scores).all(axis=1).any():
+        raise ValueError("a window has no shift left to score")
+    return vshift - np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=1)
+
+
+def column_offsets(scores: np.ndarray, vshift: int = VSHIFT) -> np.ndarray:
+    """The offset of each column: vshift − j."""
+    return vshift - np.arange(np.asarray(scores).shape[1])
+
+
+@dataclass(frozen=True)
+class OffsetCounts:
+    """One segment's windows under the offset protocol at one context K."""
+
+    windows: int  # every window of the segment
+    correct: int  # of those, predicted within ±tolerance
+    chance: float  # expected correct windows for a guess uniform over each window's candidate shifts
+    full_windows: int  # windows whose every shift (and every context window's) stays inside the segment
+    full_correct: int
+
+
+def offset_counts(scores: np.ndarray, k: int, vshift: int = VSHIFT, tolerance: int = TOLERANCE) -> OffsetCounts:
+    """Count one segment's correct windows at context K from its T × (2·vshift + 1) shift scores."""
+    averaged = context_scores(scores, k)
+    if len(averaged) == 0:
+        return OffsetCounts(0, 0, 0.0, 0, 0)
+    correct = np.abs(predicted_offsets(averaged, vshift)) <= tolerance
+    valid = ~np.isnan(averaged)
+    near = np.abs(column_offsets(averaged, vshift)) <= tolerance
+    chance = float(((valid & near[None, :]).sum(1) / valid.sum(1)).sum())
+    full = valid.all(axis=1)
+    return OffsetCounts(windows=len(averaged), correct=int(correct.sum()), chance=chance,
+                        full_windows=int(full.sum()), full_correct=int((correct & full).sum()))
+
+
+def offset_accuracy(per_segment: list[tuple[str, OffsetCounts]]) -> dict:
+    """Accuracy over a data set from (clip id, counts) per segment: correct / windows per clip (all
+    its segments), then the mean over clips, as VocaLiST averages per sample. Also the pooled
+    accuracy (all windows together), the chance level the same way, and the accuracy on windows
+    where every shift stays inside the segment (mean over the clips that have such windows)."""
+    by_clip: dict[str, list[float]] = {}
+    for clip_id, c in per_segment:
+        acc = by_clip.setdefault(clip_id, [0, 0, 0.0, 0, 0])
+        acc[0] += c.windows
+        acc[1] += c.correct
+        acc[2] += c.chance
+        acc[3] += c.full_windows
+        acc[4] += c.full_correct
+    rows = np.array([v for v in by_clip.values() if v[0] > 0], np.float64).reshape(-1, 5)
+    if len(rows) == 0:
+        raise ValueError("no window to score")
+    full = rows[rows[:, 3] > 0]
+    return {
+        "accuracy": float(np.mean(rows[:, 1] / rows[:, 0])),
+        "accuracy_pooled": float(rows[:, 1].sum() / rows[:, 0].sum()),
+        "chance": float(np.mean(rows[:, 2] / rows[:, 0])),
+        "clips": len(rows), "windows": int(rows[:, 0].sum()),
+        "accuracy_full_range": float(np.mean(full[:, 4] / full[:, 3])) if len(full) else None,
+        "full_range_clips": len(full), "full_range_windows": int(full[:, 3].sum()),
+    }
