@@ -2,6 +2,7 @@
 # The logic lives in the `unisync_model` package; every rule calls the `unisync` command.
 
 configfile: "config.yaml"
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

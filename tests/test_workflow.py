@@ -160,3 +160,31 @@ def test_visualize_draws_every_extractor_side_by_side(workflow_run):
     streams = json.loads(subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", str(mp4)],
                                         capture_output=True, text=True, check=True).stdout)["streams"]
     assert {s["codec_type"] for s in streams} == {"video", "audio"}
+
+
+def test_html_report_shows_results_training_clips_and_run_times(workflow_run):
+    """`snakemake --report` after the run: the results table, every model's training log and the clip
+    report with their captions (workflow/report), and each rule's jobs and run times from the run's metadata."""
+    workdir, _ = workflow_run
+    snakemake(workdir, "--report", str(workdir / "report.html"))
+    html = (workdir / "report.html").read_text()
+    assert "System Message" not in html  # every caption rendered
+
+    def embedded(name: str):  # a JSON object the report's page script holds: var <name> = {…}
+        return json.JSONDecoder().raw_decode(html, re.search(rf"var {name} =\s*(?=\{{)", html).end())[0]
+
+    categories, results = embedded("categories"), embedded("results")
+    files = {cat: sorted(results[path]["filename"] for paths in subs.values() for path in paths)
+             for cat, subs in categories.items()}
+    assert files["Results"] == ["table.csv", "table.md", "table.png"]
+    assert files["Clips"] == ["contact_sheet.png", "counts.csv", "summary.md"]
+    assert sorted(categories["Training"]) == sorted(f"{a} × {v}" for a, v in COMBINATIONS)
+    for a, v in COMBINATIONS:
+        (path,) = categories["Training"][f"{a} × {v}"]
+        assert path.endswith(f"models/{a}_{v}/seed0/training.csv")
+        assert "<th class=\"head\">val_accuracy</th>" in results[path]["caption"]  # the log, as a table
+    rules = embedded("rules")
+    assert {rule: rules[rule]["n_jobs"] for rule in ("train", "evaluate", "tracks", "table", "report")} == \
+        {"train": len(COMBINATIONS), "evaluate": len(COMBINATIONS), "tracks": 2, "table": 1, "report": 1}
+    timed = {job["rule"] for job in embedded("runtimes_spec")["data"]["values"]}
+    assert {"manifest", "audio", "tracks", "train", "evaluate", "table", "report"} <= timed

@@ -102,6 +102,7 @@ rule landmarks:
     resources:
         mem_mb=4000,
         runtime=240,
+        gpu=int(config["landmarks"]["backend"] == "fan"),  # fan runs on a GPU (SLURM amounts: profiles/slurm)
     conda:
         "../../envs/unisync.yaml"
     shell:
@@ -125,6 +126,7 @@ rule parsing:
     resources:
         mem_mb=4000,
         runtime=240,
+        gpu=int(config["parsing"]["backend"] == "facexlib"),  # facexlib runs on a GPU (SLURM amounts: profiles/slurm)
     conda:
         "../../envs/unisync.yaml"
     shell:

@@ -10,7 +10,8 @@ rule report:
         manifest=f"{RESULTS}/clips.parquet",
         shards=[path for stage in REPORT_STAGES for path in shard_files(stage)],
     output:
-        directory(f"{RESULTS}/report"),
+        report(directory(f"{RESULTS}/report"), caption="../report/clips.rst", category="Clips",
+               patterns=["{name,summary}.md", "{name,contact_sheet}.png", "{name,counts}.csv"]),
     params:
         shards=",".join(SHARDS),
         # <shards_dir>/<stage>/<shard>.h5, taken from the inputs (the linter's advice for non-shared file systems)
