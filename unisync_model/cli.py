@@ -280,5 +280,82 @@ def visualize(clip_id: str, results_dir: Path, out_dir: Path | None, rows: int) 
     draw(results_dir, clip_id, out_dir or results_dir / "visualize", rows)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True,
+              help="Where videos.csv, segments.csv, scores.json and plots/ go.")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True,
+              help="training-free: mouth opening × speech envelope, no model; unisync: a UniSync checkpoint; "
+                   "syncnet: syncnet_python's SyncNet.")
+@click.option("--model", "model_path", default=None,
+              help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
+@settings_option
+@click.option("--plots/--no-plots", default=True, show_default=True, help="A PNG per scored video.")
+@click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Score a shard of a corpus from its extraction shards instead of PATHS (with --shard, --shards-dir).")
+@click.option("--shard", default=None)
+@click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), default=None)
+def score(paths, out_dir, scorer_name, model_path, settings_json, plots, manifest_path, shard, shards_dir) -> None:
+    """Audio-visual offset, confidence and minimum distance of videos (files, folders, or .txt lists of
+    videos), per face segment and per video. Offset > 0: the audio leads the video (syncnet_python's
+    sign); `unisync fix --offset N` undoes it. A video without a score gets a reason instead."""
+    from unisync_model.score import (score_shard, score_videos, scorer_from_settings, settings_from_json,
+                                     write_outputs)
+    if bool(paths) == bool(manifest_path):
+        raise click.UsageError("give either PATHS or --manifest with --shard and --shards-dir")
+    if manifest_path and not (shard and shards_dir):
+        raise click.UsageError("--manifest needs --shard and --shards-dir")
+    settings = settings_from_json(settings_json)
+    try:
+        scorer = scorer_from_settings(scorer_name, model_path, settings)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from None
+    logging.getLogger("unisync").info("scorer: %s", scorer.description)
+    results = (score_shard(manifest_path, shard, shards_dir, scorer, settings) if manifest_path
+               else score_videos(paths, scorer, settings))
+    write_outputs(results, out_dir, scorer, plots)
+
+
+@main.command("score-merge")
+@click.argument("dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+def score_merge(dirs, out_dir: Path) -> None:
+    """Join the outputs of several `unisync score` runs (the workflow's shards) into one folder."""
+    from unisync_model.score import merge_outputs
+    n = merge_outputs(dirs, out_dir)
+    logging.getLogger("unisync").info("score-merge: %d videos -> %s", n, out_dir)
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--offset", type=float, default=None,
+              help="AV offset in 25 fps frames as `unisync score` reports it (> 0: the audio leads; it is delayed "
+                   "by that much). Without it, the scorer detects it.")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True)
+@click.option("--model", "model_path", default=None)
+@settings_option
+@click.option("--reencode-audio", is_flag=True,
+              help="Write the shift into the audio samples (AAC) instead of timestamps / an MP4 edit list.")
+def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, reencode_audio) -> None:
+    """Copy VIDEO to OUT with the audio shifted to undo its offset; the video stream is not re-encoded."""
+    import json
+
+    from unisync_model.fix_sync import FixError, fix_video
+    from unisync_model.score import scorer_from_settings, settings_from_json
+    settings = settings_from_json(settings_json)
+    try:
+        scorer = None if offset is not None else scorer_from_settings(scorer_name, model_path, settings)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        record = fix_video(video, out, offset, scorer, settings, reencode_audio)
+    except FixError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(json.dumps(record))
+
+
 if __name__ == "__main__":
     main()

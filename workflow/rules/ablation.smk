@@ -14,6 +14,7 @@ rule train_variant:
         shards=",".join(SHARDS),
         shards_dir=f"{RESULTS}/shards",
         out_dir=subpath(output.model, parent=True),
+        command=TRAIN_COMMAND,
     log:
         f"{RESULTS}/logs/ablation/train_{{audio}}_{{visual}}_{{variant}}_seed{{seed}}.log",
     benchmark:
@@ -26,7 +27,7 @@ rule train_variant:
     conda:
         "../../envs/unisync.yaml"
     shell:
-        TRAIN_COMMAND + " --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        "{params.command} --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
         " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
 

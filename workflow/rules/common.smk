@@ -1,4 +1,6 @@
 import json
+import os
+import shlex
 
 from snakemake.utils import validate
 
@@ -82,3 +84,49 @@ def ablation_spec():
     """The rows of Table V and the metrics files of each row's variants, for `unisync ablation-table`."""
     metrics = {f"{a}/{v}": variant_metrics(a, v) for row in ABLATION_ROWS for a, v in row["variants"].items()}
     return json.dumps({"rows": ABLATION_ROWS, "metrics": metrics})
+
+
+# ---------------------------------------------------------------- scoring any videos (score.smk)
+
+SCORE = config["score"]
+SCORE_STAGE_SECTIONS = ["tracks", "landmarks", "rgb", "parsing", "tdmm", "mel", "hubert"]
+
+
+def score_model():
+    """unisync: the checkpoint (default: this workflow's model of score.audio × score.visual, seed 0,
+    trained here if missing); syncnet: the weights given, or '' (syncnet_v2.model, found by the resolver)."""
+    if SCORE["scorer"] == "unisync" and not SCORE["model"]:
+        return f"{RESULTS}/models/{SCORE['audio']}_{SCORE['visual']}/seed{SEEDS[0]}/model.pt"
+    return SCORE["model"]
+
+
+def unisync_representations():
+    """(audio, visual) of the unisync scorer: the checkpoint's own when it exists, else score.audio / visual."""
+    if os.path.isfile(score_model()):
+        from unisync_model.scorers import model_representations
+        return model_representations(score_model())
+    return SCORE["audio"], SCORE["visual"]
+
+
+def score_stages():
+    """The shards a score job reads: audio and tracks always, and what the scorer embeds."""
+    extra = {"training-free": ["landmarks"], "syncnet": []}
+    if SCORE["scorer"] == "unisync":
+        extra["unisync"] = list(reversed(unisync_representations()))
+    return list(dict.fromkeys(["audio", "tracks", *extra[SCORE["scorer"]]]))
+
+
+def score_inputs(wildcards):
+    inputs = {"manifest": f"{RESULTS}/clips.parquet",
+              "shards": [f"{RESULTS}/shards/{stage}/{wildcards.shard}.h5" for stage in score_stages()]}
+    if SCORE["scorer"] == "unisync":
+        inputs["model"] = score_model()
+    return inputs
+
+
+def score_settings():
+    """unisync score --settings: the score section's own keys and the stage sections (for anything a
+    scorer computes from the video, e.g. a parsing map the shards lack)."""
+    section = {k: SCORE[k] for k in ("silence_dbfs", "batch_size", "training_free")}
+    section.update({k: config[k] for k in SCORE_STAGE_SECTIONS if k in config})
+    return json.dumps(section, sort_keys=True)

@@ -12,6 +12,7 @@ rule train:
         shards=",".join(SHARDS),
         shards_dir=f"{RESULTS}/shards",
         out_dir=subpath(output.model, parent=True),
+        command=TRAIN_COMMAND,
     log:
         f"{RESULTS}/logs/train/{{audio}}_{{visual}}_seed{{seed}}.log",
     benchmark:
@@ -24,7 +25,7 @@ rule train:
     conda:
         "../../envs/unisync.yaml"
     shell:
-        TRAIN_COMMAND + " --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        "{params.command} --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
         " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
 
