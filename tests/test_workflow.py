@@ -150,8 +150,9 @@ def test_visualize_draws_every_extractor_side_by_side(workflow_run):
     results = workdir / "results" / "tiny"
     clip_id = pd.read_parquet(results / "clips.parquet")["clip_id"].iloc[0]
     out = workdir / "visualize"
-    subprocess.run(["unisync", "visualize", clip_id, "--results", str(results), "--out-dir", str(out), "--rows", "3"],
-                   check=True, capture_output=True, env=venv_env())
+    # from the workflow's directory, as a user would: the manifest's paths are relative to it
+    subprocess.run(["unisync", "visualize", clip_id, "--results", "results/tiny", "--out-dir", str(out), "--rows", "3"],
+                   check=True, capture_output=True, env=venv_env(), cwd=workdir)
     import cv2
     png = cv2.imread(str(next(out.glob("*.png"))))
     assert png.shape[0] == 3 * 192  # three frames, one row each
