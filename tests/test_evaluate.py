@@ -143,7 +143,8 @@ class TimeCode(nn.Module):
 def test_a_known_delay_gives_the_known_answer(tmp_path, tiny_model, monkeypatch, delay, expected, av_offset):
     _, path = tiny_model
     run = make_run(tmp_path, delay=delay, time_code=True)
-    monkeypatch.setattr(evaluate_module, "load_model", lambda *_: TimeCode().eval())
+    monkeypatch.setattr(evaluate_module, "load_checkpoint",  # the stand-in, with the checkpoint's own record
+                        lambda path, device: (TimeCode().eval(), torch.load(path, weights_only=True)))
     record = evaluate_offset(path, run / "clips.parquet", run / "shards", ["000"], "mel", "rgb",
                              EvalSettings(batch_size=16))
     assert record["accuracy_k5"] == record["accuracy_k15"] == expected

@@ -9,11 +9,12 @@ representation's default; mean accuracy over seeds, as the paper reports them) a
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
+
+from unisync_model.files import write_atomic
 
 VARIANT = re.compile(r"x(?P<cross>[0-9.]+)_m(?P<same_margin>[0-9.]+)-(?P<cross_margin>[0-9.]+)")
 # Paper Table V (LRS2, RGB): accuracy % with Mel and with HuBERT.
@@ -76,8 +77,5 @@ def write_ablation_table(table: pd.DataFrame, corpus: str, visual: str, md_path:
              "the max over seeds, as paper Table V does\n"
              "- paper_LRS2: paper Table V on LRS2, for reference")
     text = f"# UniSync ablations (paper Table V): {corpus}\n\n{table.to_markdown(index=False)}\n\n{notes}\n"
-    for path, data in ((Path(md_path), text), (Path(csv_path), table.to_csv(index=False))):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(data)
-        os.replace(tmp, path)
+    write_atomic(md_path, text)
+    write_atomic(csv_path, table.to_csv(index=False))

@@ -32,10 +32,15 @@ def model_record(model: UniSync, **extra: Any) -> dict[str, Any]:
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
 
 
-def load_model(path: str | Path, device: torch.device | None = None) -> UniSync:
+def load_checkpoint(path: str | Path, device: torch.device | None = None) -> tuple[UniSync, dict[str, Any]]:
+    """The model of a checkpoint, in eval mode on `device`, and the record it came in (epoch, settings, …)."""
     record = torch.load(path, map_location="cpu", weights_only=True)
     config = record["config"]
     config = UniSyncConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
     model = UniSync(config)
     model.load_state_dict(record["state_dict"])
-    return model.to(device or pick_device()).eval()
+    return model.to(device or pick_device()).eval(), record
+
+
+def load_model(path: str | Path, device: torch.device | None = None) -> UniSync:
+    return load_checkpoint(path, device)[0]

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from unisync_model.alignment import AUDIO_FEATURES
-from unisync_model.checkpoint import load_model, pick_device
+from unisync_model.checkpoint import load_checkpoint, pick_device
 from unisync_model.data import WindowDataset, clip_table, open_shards, worker_init
+from unisync_model.files import write_atomic
 from unisync_model.pairs import binary_protocol_plan
 from unisync_model.progress import progress
 from unisync_model.settings import WINDOW_FRAMES, EvalSettings, to_dict
@@ -42,15 +42,22 @@ def score_plan(model, dataset: WindowDataset, batch_size: int, workers: int) -> 
     return np.concatenate([model(v.to(device), a.to(device)).cpu().numpy() for v, a, _, _ in batches])
 
 
-def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: str | Path, shards: list[str],
-                    audio: str, visual: str, settings: EvalSettings, split: str = "test", workers: int = 0) -> dict:
-    model = load_model(model_path, pick_device())
-    trained_with = torch.load(model_path, map_location="cpu", weights_only=True).get("settings") or {}
+def _split_to_evaluate(model_path: str | Path, manifest: str | Path, shards_dir: str | Path, shards: list[str],
+                       audio: str, visual: str, split: str):
+    """The model, the settings it was trained with, the two stages' readers and the face segments of the split."""
+    model, record = load_checkpoint(model_path, pick_device())
     visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
     tracks = open_shards(shards_dir, "tracks", shards)
     clips = clip_table(manifest, [split], visual_readers, audio_readers, tracks, audio)
     if clips.empty:
         raise ValueError(f"no usable clip in the {split} split")
+    return model, record.get("settings") or {}, visual_readers, audio_readers, clips
+
+
+def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: str | Path, shards: list[str],
+                    audio: str, visual: str, settings: EvalSettings, split: str = "test", workers: int = 0) -> dict:
+    model, trained_with, visual_readers, audio_readers, clips = _split_to_evaluate(
+        model_path, manifest, shards_dir, shards, audio, visual, split)
     plan = binary_protocol_plan(clips, settings.pairs, settings.seed, settings.min_shift)
     p = score_plan(model, WindowDataset(clips, plan, visual_readers, audio_readers, audio),
                    settings.batch_size, workers)
@@ -104,13 +111,8 @@ def evaluate_offset(model_path: str | Path, manifest: str | Path, shards_dir: st
     offset are syncnet_python's per face track (= per segment), a clip's value the mean over its
     segments weighted by windows. Data set: the mean over clips (syncnet_python's scripts average
     over videos, VocaLiST over samples)."""
-    model = load_model(model_path, pick_device())
-    trained_with = torch.load(model_path, map_location="cpu", weights_only=True).get("settings") or {}
-    visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
-    tracks = open_shards(shards_dir, "tracks", shards)
-    clips = clip_table(manifest, [split], visual_readers, audio_readers, tracks, audio)
-    if clips.empty:
-        raise ValueError(f"no usable clip in the {split} split")
+    model, trained_with, visual_readers, audio_readers, clips = _split_to_evaluate(
+        model_path, manifest, shards_dir, shards, audio, visual, split)
     counts: dict[int, list] = {k: [] for k in contexts}
     segments = []
     for row in progress(list(clips.itertuples(index=False)), desc=f"offset {audio} × {visual}", unit="segment"):
@@ -142,8 +144,4 @@ def evaluate_offset(model_path: str | Path, manifest: str | Path, shards_dir: st
 
 
 def write_json(record: dict, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(record, indent=2) + "\n")

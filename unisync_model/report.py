@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.contact_sheets import check_crops, clip_sheet, overview_sheet, pick_frames, safe_name
+from unisync_model.files import write_atomic
 from unisync_model.manifest import STATUS_OK, read_manifest
 from unisync_model.shards import ShardReader
 
@@ -177,12 +177,6 @@ def summary_markdown(title: str, counts: pd.DataFrame, stages: list[str], proble
               f"{sheets} clips with mouth crops: contact_sheets/<name>.png (the name of each clip in clips.csv, "
               f"column contact_sheet); contact_sheet.png shows the first {overview}.", ""]
     return "\n".join(lines)
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

@@ -61,8 +61,7 @@ from unisync_model.media import MediaError, audio_samples, probe
 from unisync_model.progress import progress
 from unisync_model.scorers import (SAMPLES_PER_FRAME, ClipData, NoScore, Scorer, StageSettings, TrainingFreeSettings,
                                    level_dbfs, make_scorer)
-from unisync_model.settings import (FPS, HubertSettings, LandmarksSettings, MelSettings, ParsingSettings,
-                                    RgbSettings, TdmmSettings, TracksSettings)
+from unisync_model.settings import FPS, TracksSettings
 from unisync_model.sync_metrics import VSHIFT, calc_pdist, syncnet_lse
 
 log = logging.getLogger(__name__)
@@ -101,29 +100,20 @@ SEGMENT_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class ScoreSettings:
-    """Everything `unisync score --settings` takes (JSON; config.yaml's sections have the same names)."""
+class ScoreSettings(StageSettings):
+    """Everything `unisync score --settings` takes (JSON; config.yaml's sections have the same names):
+    the settings of the stages a scorer computes from the video, and these."""
 
     silence_dbfs: float = -55.0  # a video (or segment) quieter than this is "silent audio"
     batch_size: int = 256  # windows per forward pass (unisync)
     tracks: TracksSettings = field(default_factory=TracksSettings)
-    landmarks: LandmarksSettings = field(default_factory=LandmarksSettings)
-    rgb: RgbSettings = field(default_factory=RgbSettings)
-    parsing: ParsingSettings = field(default_factory=ParsingSettings)
-    tdmm: TdmmSettings = field(default_factory=TdmmSettings)
-    mel: MelSettings = field(default_factory=MelSettings)
-    hubert: HubertSettings = field(default_factory=HubertSettings)
     training_free: TrainingFreeSettings = field(default_factory=TrainingFreeSettings)
-
-    def stages(self) -> StageSettings:
-        return StageSettings(rgb=self.rgb, landmarks=self.landmarks, parsing=self.parsing, tdmm=self.tdmm,
-                             mel=self.mel, hubert=self.hubert)
 
 
 def scorer_from_settings(name: str, model: str | Path | None = None, settings: ScoreSettings | None = None,
                          device=None) -> Scorer:
     settings = settings or ScoreSettings()
-    return make_scorer(name, model, training_free=settings.training_free, stages=settings.stages(), device=device,
+    return make_scorer(name, model, training_free=settings.training_free, stages=settings, device=device,
                        batch_size=settings.batch_size)
 
 

@@ -8,11 +8,13 @@ come from the offset evaluation; the protocol column lists the protocols of each
 under the table define every one."""
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
+
+from unisync_model.files import write_atomic
 
 PROTOCOL_NOTES = {
     "binary": "binary protocol (max_%, mean_%, std_%, synced_%, unsynced_%, pairs; Wav2Lip, LatentSync, the paper): "
@@ -148,10 +150,10 @@ def bar_chart(table: pd.DataFrame, corpus: str, path: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, png.getvalue())
 
 
 def write_table(table: pd.DataFrame, corpus: str, md_path: str | Path, csv_path: str | Path,
@@ -165,10 +167,7 @@ def write_table(table: pd.DataFrame, corpus: str, md_path: str | Path, csv_path:
                  "reference (a different corpus unless this is LRS2)")
     notes = "\n".join(f"- {n}" for n in notes)
     markdown = f"# UniSync results: {corpus}\n\n{table.to_markdown(index=False)}\n\n{notes}\n"
-    for path, text in ((Path(md_path), markdown), (Path(csv_path), table.to_csv(index=False))):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_atomic(md_path, markdown)
+    write_atomic(csv_path, table.to_csv(index=False))
     if png_path:
         bar_chart(table, corpus, Path(png_path))

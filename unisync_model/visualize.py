@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.tracks import SEGMENT
+from unisync_model.files import write_atomic
 from unisync_model.media import probe, video_frames
 from unisync_model.shards import ShardReader
 
@@ -136,18 +137,13 @@ def visualize(results: str | Path, clip_id: str, out_dir: str | Path, rows: int 
                 if t in picks:
                     sheet.append(composed)
         _, encoded = cv2.imencode(".png", np.concatenate(sheet, axis=0))
-        _atomic_write(png, encoded.tobytes())
+        write_atomic(png, encoded.tobytes())
         tmp_mp4 = Path(tmp) / "out.mp4"
         cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}",
                "-r", "25", "-i", str(raw), "-i", "file:" + os.path.abspath(row["audio_path"]), "-map", "0:v",
                "-map", "1:a:0?", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tmp_mp4)]
         subprocess.run(cmd, check=True, capture_output=True)
-        _atomic_write(mp4, tmp_mp4.read_bytes())
+        write_atomic(mp4, tmp_mp4.read_bytes())
     log.info("%s: %s and %s", clip_id, png, mp4)
     return png, mp4
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
