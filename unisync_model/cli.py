@@ -357,5 +357,50 @@ def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, 
     click.echo(json.dumps(record))
 
 
+@main.command("shift-study")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True, help="Where trials.csv and table.md go.")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True)
+@click.option("--model", "model_path", default=None,
+              help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
+@click.option("--shifts", default="-10,-5,5,10", show_default=True,
+              help="Frames the audio is delayed by (negative: advanced), comma-separated.")
+@click.option("--seconds", type=float, default=0.0, show_default=True,
+              help="Study each clip's first seconds only (0: the whole clip).")
+@click.option("--clip-notes", "notes_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A clip manifest (file, duration_s, notes) whose notes give each clip's category, "
+                                 "e.g. ../shared/data/clips/manifest.csv.")
+@click.option("--merge", "merge_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Instead of PATHS: the trials.csv of earlier studies (e.g. both folds), written as one table.")
+@click.option("--title", default="", help="The table's heading.")
+@settings_option
+def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_path, merge_paths, title,
+                settings_json) -> None:
+    """Shift each video's audio by k frames in memory and check that the reported offset moves by −k
+    (within one frame): a row per clip × shift in trials.csv, a table per clip in table.md."""
+    from unisync_model import shift_study as study
+    from unisync_model.score import scorer_from_settings, settings_from_json
+    if bool(paths) == bool(merge_paths):
+        raise click.UsageError("give either PATHS or --merge trials.csv …")
+    if merge_paths:
+        frame = study.write_outputs(study.read_trials(merge_paths), out_dir, title)
+    else:
+        settings = settings_from_json(settings_json)
+        try:
+            shift_list = study.parse_shifts(shifts)
+            scorer = scorer_from_settings(scorer_name, model_path, settings)
+        except (ValueError, FileNotFoundError) as err:
+            raise click.UsageError(str(err)) from None
+        categories = study.clip_categories(notes_path) if notes_path else None
+        trials = study.study_videos(paths, scorer, settings, shift_list, seconds, categories)
+        frame = study.write_outputs(trials, out_dir, title,
+                                    f"Scorer: {scorer.description}. Shift: {study.SHIFT_METHOD}"
+                                    + (f"; first {seconds:g} s of each clip" if seconds else "") + ".")
+    for line in study.summary_lines(frame):
+        if line:
+            click.echo(line.replace("**", ""))
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,146 @@
+"""The audio-shift study (shift_study.py): on a synthetic face whose mouth follows a known envelope,
+shifting the samples in memory by k frames moves the training-free offset by exactly −k; the shift
+itself is exact and keeps the length; categories come from the clip manifest's notes; trials.csv and
+table.md say what happened, clips without a score included; on two short real clips, `unisync
+shift-study` runs end to end."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SHARED, venv_env
+from test_score import synthetic_clip
+from unisync_model import shift_study as study
+from unisync_model.scorers import ClipData, TrainingFreeScorer
+
+CLIPS = SHARED / "data" / "clips"
+REAL = CLIPS / "real"
+
+
+def test_shift_samples_moves_by_whole_frames_and_keeps_the_length():
+    x = np.arange(1, 6401, dtype=np.float32)  # 10 frames of 640 samples
+    late, early = study.shift_samples(x, 2), study.shift_samples(x, -3)
+    assert len(late) == len(early) == len(x)
+    assert (late[:1280] == 0).all() and (late[1280:] == x[:-1280]).all()  # delayed: zeros in front
+    assert (early[:-1920] == x[1920:]).all() and (early[-1920:] == 0).all()  # advanced: zeros at the end
+    assert (study.shift_samples(x, 12) == 0).all()  # more than the clip: nothing left
+
+
+@pytest.mark.parametrize("delay", [0, 3])
+def test_in_memory_shift_moves_the_offset_by_exactly_minus_k(delay):
+    """A synthetic clip whose audio already lags by `delay`: base −delay, then base − k for each k."""
+    scorer = TrainingFreeScorer()
+    trials = study.study_clip(synthetic_clip(delay), scorer, (-10, -5, 5, 10), category=study.FRONTAL)
+    assert [t.shift_frames for t in trials] == [-10, -5, 5, 10]
+    assert all(t.base_offset == -delay for t in trials)
+    assert [t.offset for t in trials] == [-delay - k for k in (-10, -5, 5, 10)]
+    assert all(t.hit and t.error == 0 and t.expected == t.base_offset - t.shift_frames for t in trials)
+    assert all(t.confidence > 0.2 for t in trials)
+
+
+def test_a_wrong_move_is_a_miss(monkeypatch):
+    """The hit test is not vacuous: audio moved by k + 3 instead of k gives misses 3 frames off."""
+    real_shift = study.shift_samples
+    monkeypatch.setattr(study, "shift_samples", lambda samples, k: real_shift(samples, k + 3))
+    trials = study.study_clip(synthetic_clip(0), TrainingFreeScorer(), (-5, 5))
+    assert [t.offset for t in trials] == [2, -8] and [t.error for t in trials] == [-3, -3]
+    assert not any(t.hit for t in trials)
+
+
+def test_categories_from_the_notes():
+    cases = {"NEGATIVE case: face expressions over background song, not speech": "music / singing",
+             "performer may be miming pre-recorded audio; sync uncertain": "uncertain sync",
+             "B-roll cutaways with NO face; possibly voice-over": "uncertain sync",
+             "stage performance, cutaways to audience with MULTIPLE FACES": "multi-face / cutaways",
+             "VoxCeleb2 224 crop; strong head turns (profile at end)": "head turns",
+             "non-frontal (three-quarter) head pose": "head turns",
+             "LRS2 crop; very short (1.4 s)": "short",
+             "HDTF 512 crop; glasses": study.FRONTAL}
+    assert {n: study.category_of(n, 8.0) for n in cases} == cases
+    assert study.category_of("LRS2 crop", 0.9) == "short"
+    with pytest.raises(ValueError, match="non-zero"):
+        study.parse_shifts("-5,0,5")
+    assert study.parse_shifts("-10,-5,5,10") == (-10, -5, 5, 10)
+
+
+@pytest.mark.skipif(not (CLIPS / "manifest.csv").is_file(), reason=f"needs {CLIPS}/manifest.csv (../shared absent)")
+def test_the_shared_clips_have_twenty_frontal_speaking_clips():
+    categories = {k: v for k, v in study.clip_categories(CLIPS / "manifest.csv").items()
+                  if (REAL / k).with_suffix(".mp4").exists() or (REAL / k).with_suffix(".mov").exists()}
+    assert len(categories) == 32
+    counts = pd.Series(categories).value_counts().to_dict()
+    assert counts[study.FRONTAL] == 20, counts
+    assert categories["liveportrait_d6_music"] == "music / singing"
+    assert categories["vox_pcavs_Pose_Source_517600055"] == "head turns"
+    assert categories["lrs2_deepavsr_00006"] == "short"
+
+
+def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
+    scorer = TrainingFreeScorer()
+    trials = study.study_clip(synthetic_clip(0), scorer, study.SHIFTS, category=study.FRONTAL)
+    short = synthetic_clip(0, frames=12)
+    short.clip_id = "short"
+    trials += study.study_clip(short, scorer, study.SHIFTS, category="short")
+    frame = study.write_outputs(trials, tmp_path, title="synthetic")
+    on_disk = study.read_trials([tmp_path / "trials.csv"])
+    assert list(on_disk.columns) == study.TRIAL_COLUMNS and len(on_disk) == 8
+    pd.testing.assert_frame_equal(on_disk, frame, check_dtype=False)
+    assert on_disk["hit"].sum() == 4
+    unscored = on_disk[on_disk["clip_id"] == "short"]
+    assert (unscored["status"] == "no score").all() and unscored["reason"].str.contains("too short").all()
+    table = (tmp_path / "table.md").read_text()
+    assert "| synthetic | frontal speaking | +0 (" in table and "| 4/4 |" in table
+    assert "| short | short | no score: segment too short" in table and "| 0/4 |" in table
+    assert "All clips: 4 / 8 trials" in table and "Frontal speaking clips: 4 / 4 trials" in table
+    assert "every shift a hit on 1 of 2 clips; 1 clip(s) without a score" in table
+    assert not list(tmp_path.glob("*.tmp"))
+    # two studies (the folds of a held-out run) merge into one table
+    merged = study.read_trials([tmp_path / "trials.csv", tmp_path / "trials.csv"])
+    assert study.summary(merged)["all"] == {"trials": 16, "hits": 8, "clips": 2, "clips_all_hit": 1,
+                                            "clips_unscored": 1}
+
+
+def test_audio_arrays_are_recomputed_after_a_shift():
+    """The UniSync scorer's Mel comes from the samples: a shifted clip must not keep the old one."""
+    class Recorder:
+        name, window, normalise, needs, needs_video = "recorder", 5, False, (), False
+
+        def prepare(self, clip):
+            clip.arrays.setdefault("mel", clip.samples[::200].copy())
+
+    clip = ClipData("c", None, np.zeros((10, 17), np.float32), np.arange(6400, dtype=np.float32),
+                    {"rgb": np.ones(10), "mel": np.full(32, -1.0)})
+    moved = study.shifted_clip(clip, 1, Recorder())
+    assert moved.arrays["rgb"] is clip.arrays["rgb"]
+    assert moved.arrays["mel"][0] == 0 and moved.arrays["mel"][4] == 160  # 640 samples later
+    assert clip.arrays["mel"][0] == -1  # the original is untouched
+
+
+@pytest.mark.slow
+def test_cli_on_two_short_real_clips(tmp_path, yunet_weights):
+    names = ["vox_pcavs_Audio_Source_00086", "lrs2_deepavsr_00002"]  # frontal 5 s; LRS2 1.5 s
+    missing = [n for n in names if not (REAL / f"{n}.mp4").is_file()]
+    if missing:
+        pytest.skip(f"needs the real clips {missing} in {REAL} (../shared is absent on this machine)")
+    out = tmp_path / "study"
+    run = subprocess.run(["unisync", "shift-study", *(str(REAL / f"{n}.mp4") for n in names), "--seconds", "4",
+                          "--shifts", "-5,5", "--clip-notes", str(CLIPS / "manifest.csv"), "--out-dir", str(out)],
+                         env=venv_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    trials = study.read_trials([out / "trials.csv"])
+    assert trials["clip_id"].tolist() == [names[0]] * 2 + [names[1]] * 2
+    frontal = trials[trials["clip_id"] == names[0]]
+    assert (frontal["category"] == study.FRONTAL).all() and frontal["hit"].all(), frontal.to_string()
+    assert (frontal["offset"] == frontal["base_offset"] - frontal["shift_frames"]).abs().max() <= 1
+    short = trials[trials["clip_id"] == names[1]]
+    assert (short["category"] == "short").all()
+    assert "Frontal speaking clips: 2 / 2 trials" in run.stdout
+    assert "TRAINING-FREE" in (out / "table.md").read_text()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
