@@ -12,6 +12,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/shift_study.smk"
 
 
 rule train_all:

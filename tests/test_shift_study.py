@@ -59,7 +59,8 @@ def test_categories_from_the_notes():
              "VoxCeleb2 224 crop; strong head turns (profile at end)": "head turns",
              "non-frontal (three-quarter) head pose": "head turns",
              "LRS2 crop; very short (1.4 s)": "short",
-             "HDTF 512 crop; glasses": study.FRONTAL}
+             "HDTF 512 crop; glasses": study.FRONTAL,
+             "VoxCeleb2 224 crop; whisper-base: I did the song with a couple of guys": study.FRONTAL}
     assert {n: study.category_of(n, 8.0) for n in cases} == cases
     assert study.category_of("LRS2 crop", 0.9) == "short"
     with pytest.raises(ValueError, match="non-zero"):
@@ -77,6 +78,7 @@ def test_the_shared_clips_have_twenty_frontal_speaking_clips():
     assert categories["liveportrait_d6_music"] == "music / singing"
     assert categories["vox_pcavs_Pose_Source_517600055"] == "head turns"
     assert categories["lrs2_deepavsr_00006"] == "short"
+    assert categories["vox_pcavs_Pose_Source_796100172"] == "head turns"  # its transcript mentions a song
 
 
 def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
@@ -102,6 +104,8 @@ def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
     merged = study.read_trials([tmp_path / "trials.csv", tmp_path / "trials.csv"])
     assert study.summary(merged)["all"] == {"trials": 16, "hits": 8, "clips": 2, "clips_all_hit": 1,
                                             "clips_unscored": 1}
+    recategorised = study.read_trials([tmp_path / "trials.csv"], {"synthetic": "head turns"})
+    assert set(recategorised["category"]) == {"head turns", study.UNKNOWN}
 
 
 def test_audio_arrays_are_recomputed_after_a_shift():

@@ -372,7 +372,8 @@ def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, 
               default=None, help="A clip manifest (file, duration_s, notes) whose notes give each clip's category, "
                                  "e.g. ../shared/data/clips/manifest.csv.")
 @click.option("--merge", "merge_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Instead of PATHS: the trials.csv of earlier studies (e.g. both folds), written as one table.")
+              help="Instead of PATHS: the trials.csv of earlier studies (e.g. both folds), written as one table "
+                   "(categories taken again from --clip-notes when given).")
 @click.option("--title", default="", help="The table's heading.")
 @settings_option
 def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_path, merge_paths, title,
@@ -383,8 +384,9 @@ def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_
     from unisync_model.score import scorer_from_settings, settings_from_json
     if bool(paths) == bool(merge_paths):
         raise click.UsageError("give either PATHS or --merge trials.csv …")
+    categories = study.clip_categories(notes_path) if notes_path else None
     if merge_paths:
-        frame = study.write_outputs(study.read_trials(merge_paths), out_dir, title)
+        frame = study.write_outputs(study.read_trials(merge_paths, categories), out_dir, title)
     else:
         settings = settings_from_json(settings_json)
         try:
@@ -392,7 +394,6 @@ def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_
             scorer = scorer_from_settings(scorer_name, model_path, settings)
         except (ValueError, FileNotFoundError) as err:
             raise click.UsageError(str(err)) from None
-        categories = study.clip_categories(notes_path) if notes_path else None
         trials = study.study_videos(paths, scorer, settings, shift_list, seconds, categories)
         frame = study.write_outputs(trials, out_dir, title,
                                     f"Scorer: {scorer.description}. Shift: {study.SHIFT_METHOD}"

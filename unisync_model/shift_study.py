@@ -72,8 +72,10 @@ TRIAL_COLUMNS = [
 
 
 def category_of(notes: str, duration_s: float | None = None) -> str:
-    """A clip's category from its manifest notes (CATEGORY_RULES), or "short" under SHORT_SECONDS."""
-    text = str(notes or "").lower()
+    """A clip's category from its manifest notes (CATEGORY_RULES), or "short" under SHORT_SECONDS.
+    Only the notes before the transcript ("whisper-base: …") count: what is said ("I did the song")
+    says nothing about the clip."""
+    text = re.split(r"whisper", str(notes or "").lower(), maxsplit=1)[0]
     for category, pattern in CATEGORY_RULES:
         if re.search(pattern, text):
             return category
@@ -281,12 +283,15 @@ def write_outputs(trials: Iterable[Trial] | pd.DataFrame, out_dir: str | Path, t
     return frame
 
 
-def read_trials(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Several studies' trials.csv as one table (e.g. the two folds of a held-out study)."""
+def read_trials(paths: Iterable[str | Path], categories: dict[str, str] | None = None) -> pd.DataFrame:
+    """Several studies' trials.csv as one table (e.g. the two folds of a held-out study); with
+    `categories` ({file stem: category}), each clip's category is taken from them again."""
     frame = pd.concat([pd.read_csv(p, dtype={"clip_id": str, "reason": str}) for p in paths],
                       ignore_index=True)[TRIAL_COLUMNS]
     frame["reason"] = frame["reason"].fillna("")
     frame["hit"] = frame["hit"].astype(str).str.lower().eq("true")
     for column in ("base_offset", "offset", "expected", "error"):
         frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    if categories is not None:
+        frame["category"] = [categories.get(Path(v).stem, UNKNOWN) for v in frame["video"]]
     return frame
