@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED, venv_env
+from conftest import ROOT, SHARED, venv_env
 from test_score import synthetic_clip
 from unisync_model import shift_study as study
 from unisync_model.scorers import ClipData, TrainingFreeScorer
@@ -122,6 +122,31 @@ def test_audio_arrays_are_recomputed_after_a_shift():
     assert moved.arrays["rgb"] is clip.arrays["rgb"]
     assert moved.arrays["mel"][0] == 0 and moved.arrays["mel"][4] == 160  # 640 samples later
     assert clip.arrays["mel"][0] == -1  # the original is untouched
+
+
+def test_the_study_config_validates_and_its_folds_hold_every_clip_once():
+    """configs/shift_study.yaml on top of config.yaml passes the schema; each real clip is in the test
+    split of exactly one fold and never trained on in that fold; the held-out lists are those test splits."""
+    import yaml
+    from snakemake.utils import update_config, validate
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "configs" / "shift_study.yaml").read_text()))
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert config["train"]["model"]["width"] == 8 and config["train"]["model"]["embed_dim"] == 128
+    lists = ROOT / config["shift_study"]["lists"]
+    every = pd.read_csv(lists / "all.csv")
+    real = set(every.loc[every["path"].str.startswith("clips/real/"), "path"])
+    assert len(real) == 32
+    tested = []
+    for fold in config["shift_study"]["folds"]:
+        table = pd.read_csv(lists / f"fold{fold}.csv")
+        assert set(table["path"]) == set(every["path"])
+        test = table[table["split"] == "test"]
+        assert not set(test["speaker"]) & set(table.loc[table["split"].isin(["train", "val"]), "speaker"])
+        listed = [line for line in (lists / f"heldout{fold}.txt").read_text().splitlines() if not line.startswith("#")]
+        assert sorted(listed) == sorted(test["path"])
+        tested += listed
+    assert sorted(tested) == sorted(real)
 
 
 @pytest.mark.slow
