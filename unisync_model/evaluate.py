@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from unisync_model.alignment import AUDIO_FEATURES
 from unisync_model.checkpoint import load_checkpoint, pick_device
-from unisync_model.data import WindowDataset, clip_table, open_shards, worker_init
+from unisync_model.data import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 from unisync_model.files import write_atomic
 from unisync_model.pairs import binary_protocol_plan
 from unisync_model.progress import progress
@@ -37,8 +36,7 @@ LSE_DISTANCE = "euclidean distance of L2-normalised UniSync embeddings (sqrt(2 -
 @torch.no_grad()
 def score_plan(model, dataset: WindowDataset, batch_size: int, workers: int) -> np.ndarray:
     device = next(model.parameters()).device
-    batches = DataLoader(dataset, batch_size=batch_size, num_workers=workers,
-                         worker_init_fn=worker_init if workers else None)
+    batches = window_loader(dataset, RankBatches(len(dataset), batch_size, even=False), workers, device)
     return np.concatenate([model(v.to(device), a.to(device)).cpu().numpy() for v, a, _, _ in batches])
 
 
