@@ -49,6 +49,19 @@ def test_a_wrong_move_is_a_miss(monkeypatch):
     trials = study.study_clip(synthetic_clip(0), TrainingFreeScorer(), (-5, 5))
     assert [t.offset for t in trials] == [2, -8] and [t.error for t in trials] == [-3, -3]
     assert not any(t.hit for t in trials)
+    table = study.markdown_table(study.trials_frame(trials))
+    assert "| +2 ✗ (exp. +5) | -8 ✗ (exp. -5) | 0/2 |" in table
+
+
+def test_misses_beyond_the_search_are_counted():
+    """A base of −8 delayed by 10 expects −18: outside −15…+15, a miss the summary names."""
+    trials = [study.Trial("x", "x", study.FRONTAL, "s", 10, base_offset=-8, offset=-5, expected=-18, error=13,
+                          base_confidence=0.1),
+              study.Trial("x", "x", study.FRONTAL, "s", -5, base_offset=-8, offset=-3, expected=-3, error=0, hit=True,
+                          base_confidence=0.1)]
+    frame = study.trials_frame(trials)
+    assert study.summary(frame)["frontal"]["misses_beyond_search"] == 1
+    assert "1 miss(es) expected an offset beyond ±15" in study.markdown_table(frame)
 
 
 def test_categories_from_the_notes():
@@ -103,7 +116,7 @@ def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
     # two studies (the folds of a held-out run) merge into one table
     merged = study.read_trials([tmp_path / "trials.csv", tmp_path / "trials.csv"])
     assert study.summary(merged)["all"] == {"trials": 16, "hits": 8, "clips": 2, "clips_all_hit": 1,
-                                            "clips_unscored": 1}
+                                            "clips_unscored": 1, "misses_beyond_search": 0}
     recategorised = study.read_trials([tmp_path / "trials.csv"], {"synthetic": "head turns"})
     assert set(recategorised["category"]) == {"head turns", study.UNKNOWN}
 

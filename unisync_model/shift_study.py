@@ -36,6 +36,7 @@ from unisync_model.progress import progress
 from unisync_model.score import ScoreSettings, VideoLoader, expand_inputs, score_clip
 from unisync_model.scorers import SAMPLES_PER_FRAME, ClipData, NoScore, Scorer
 from unisync_model.settings import FPS
+from unisync_model.sync_metrics import VSHIFT
 
 log = logging.getLogger(__name__)
 
@@ -211,23 +212,33 @@ def trials_frame(trials: Iterable[Trial]) -> pd.DataFrame:
     return frame
 
 
+def beyond_search(trials: pd.DataFrame, vshift: int = VSHIFT) -> pd.Series:
+    """Trials whose expected offset (base − k) lies outside the scorer's −vshift…+vshift search: they
+    cannot be hits, and say that the base offset is already far from 0."""
+    return (trials["expected"].abs() > vshift).fillna(False).astype(bool)
+
+
 def summary(trials: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Hits over all trials and over frontal speaking clips: trials (scored or not), hits, clips,
-    clips with every shift a hit, clips without a score."""
+    clips with every shift a hit, clips without a score, misses whose expected offset lies beyond
+    the ±15-frame search."""
     out = {}
     for name, part in (("all", trials), ("frontal", trials[trials["category"] == FRONTAL])):
-        per_clip = part.groupby("clip_id", sort=False).agg(hits=("hit", "sum"), n=("hit", "size"),
-                                                           scored=("status", lambda s: (s == "ok").any()))
+        per_clip = part.groupby("clip_id", sort=False).agg(hits=("hit", "sum"), n=("hit", "size"))
+        scored = part.loc[part["status"] == "ok", "clip_id"].nunique()
         out[name] = {"trials": len(part), "hits": int(part["hit"].sum()), "clips": len(per_clip),
                      "clips_all_hit": int((per_clip["hits"] == per_clip["n"]).sum()),
-                     "clips_unscored": int((~per_clip["scored"]).sum())}
+                     "clips_unscored": len(per_clip) - scored,
+                     "misses_beyond_search": int((beyond_search(part) & ~part["hit"].astype(bool)).sum())}
     return out
 
 
 def _cell(row) -> str:
     if row.status != "ok":
         return "—"
-    return f"{int(row.offset):+d} {'✓' if row.hit else '✗'}"
+    if row.hit:
+        return f"{int(row.offset):+d} ✓"
+    return f"{int(row.offset):+d} ✗ (exp. {int(row.expected):+d})"
 
 
 def markdown_table(trials: pd.DataFrame, title: str = "", description: str = "") -> str:
@@ -238,7 +249,8 @@ def markdown_table(trials: pd.DataFrame, title: str = "", description: str = "")
     if description:
         lines += [description, ""]
     lines += [f"Cells: the offset reported with the audio delayed by k frames (negative: advanced), ✓ when within "
-              f"±{TOLERANCE} frame of base − k; — no score.", ""]
+              f"±{TOLERANCE} frame of base − k, else ✗ with the expected base − k (beyond ±{VSHIFT}: outside the "
+              f"search, a miss whatever the scorer does); — no score.", ""]
     lines += ["| clip | category | base offset (conf) | "
               + " | ".join(f"audio {int(k):+d}" for k in shifts) + " | hits |",
               "|---|---|---|" + "---|" * len(shifts) + "---|"]
@@ -266,7 +278,9 @@ def summary_lines(trials: pd.DataFrame) -> list[str]:
         lines.append(f"**{label}: {c['hits']} / {c['trials']} trials within ±{TOLERANCE} frame of base − k{share}**; "
                      f"every shift a hit on {c['clips_all_hit']} of {c['clips']} clips"
                      + (f"; {c['clips_unscored']} clip(s) without a score (counted as misses)" if c["clips_unscored"]
-                        else "") + ".")
+                        else "")
+                     + (f"; {c['misses_beyond_search']} miss(es) expected an offset beyond ±{VSHIFT}"
+                        if c["misses_beyond_search"] else "") + ".")
         lines.append("")
     return lines[:-1]
 
