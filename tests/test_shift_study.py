@@ -27,7 +27,8 @@ def test_shift_samples_moves_by_whole_frames_and_keeps_the_length():
     assert len(late) == len(early) == len(x)
     assert (late[:1280] == 0).all() and (late[1280:] == x[:-1280]).all()  # delayed: zeros in front
     assert (early[:-1920] == x[1920:]).all() and (early[-1920:] == 0).all()  # advanced: zeros at the end
-    assert (study.shift_samples(x, 12) == 0).all()  # more than the clip: nothing left
+    assert (study.shift_samples(x, 12) == 0).all() and (study.shift_samples(x, -12) == 0).all()  # all moved out
+    assert (study.shift_samples(x, 0) == x).all()
 
 
 @pytest.mark.parametrize("delay", [0, 3])

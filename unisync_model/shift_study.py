@@ -107,10 +107,12 @@ def shift_samples(samples: np.ndarray, frames: int) -> np.ndarray:
     what moved in."""
     n = frames * SAMPLES_PER_FRAME
     out = np.zeros_like(samples)
+    if abs(n) >= len(samples):
+        return out  # everything moved out
     if n >= 0:
-        out[n:] = samples[:len(samples) - n] if n < len(samples) else samples[:0]
+        out[n:] = samples[:len(samples) - n]
     else:
-        out[:len(samples) + n] = samples[-n:]
+        out[:n] = samples[-n:]
     return out
 
 
