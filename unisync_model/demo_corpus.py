@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unisync_model.optional import require
 from unisync_model.settings import FPS, SAMPLE_RATE
 
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640: the audio of one video frame
@@ -269,7 +270,7 @@ def mouth_controls(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=1)
 def _photo() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut photo (RGB uint8) and a soft mask of its backdrop (float32 in [0, 1])."""
-    from skimage.data import astronaut
+    astronaut = require("skimage.data").astronaut
 
     photo = np.ascontiguousarray(astronaut())
     hsv = cv2.cvtColor(photo, cv2.COLOR_RGB2HSV)

@@ -56,6 +56,7 @@ from scipy.signal import medfilt
 
 from unisync_model import weights
 from unisync_model.checkpoint import pick_device
+from unisync_model.optional import require
 from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES
 
 SYNCNET_FILE = "syncnet_v2.model"
@@ -185,9 +186,7 @@ def _int16_scale(samples: np.ndarray) -> np.ndarray:
 def mfcc(samples: np.ndarray) -> np.ndarray:
     """13 × n MFCC at 100 Hz of 16 kHz mono samples (int16, or float in [-1, 1]), as syncnet_python
     computes them: python_speech_features.mfcc with its defaults on int16-scaled samples."""
-    import python_speech_features
-
-    return python_speech_features.mfcc(_int16_scale(samples), SAMPLE_RATE).T.astype(np.float32)
+    return require("python_speech_features").mfcc(_int16_scale(samples), SAMPLE_RATE).T.astype(np.float32)
 
 
 def mfcc_window_count(n_mfcc: int) -> int:

@@ -57,6 +57,7 @@ from unisync_model import weights
 from unisync_model.alignment import HUBERT_RATE
 from unisync_model.checkpoint import pick_device
 from unisync_model.extract.stage import SkipClip, run_stage
+from unisync_model.optional import require
 from unisync_model.settings import SAMPLE_RATE, HubertSettings, to_dict
 from unisync_model.shards import ShardReader
 
@@ -137,7 +138,7 @@ def find_local_model(name: str) -> tuple[Path | None, list[str]]:
 def load_model(name: str, device: torch.device | None = None) -> tuple[Any, dict[str, Any], ModelSource]:
     """The HubertModel for `name` (eval, float32, on `device`), its preprocessor settings ({} when the
     checkpoint has none), and where it was found. Raises HubertNotFound naming the places looked in."""
-    from transformers import HubertModel
+    HubertModel = require("transformers").HubertModel
 
     device = device or pick_device()
     local, looked = find_local_model(name)
@@ -183,7 +184,7 @@ def _preprocessor_config(source: ModelSource) -> dict[str, Any]:
     if source.where == "directory":
         path = Path(source.ref) / "preprocessor_config.json"
         return json.loads(path.read_text()) if path.is_file() else {}
-    from transformers import Wav2Vec2FeatureExtractor
+    Wav2Vec2FeatureExtractor = require("transformers").Wav2Vec2FeatureExtractor
     try:
         pinned = {"revision": source.revision} if source.revision else {}
         extractor = Wav2Vec2FeatureExtractor.from_pretrained(
@@ -269,7 +270,7 @@ class HubertFeatures:
                  self.source.where, settings.layer, self.num_layers, self.do_normalize, self.device)
 
     def attrs(self) -> dict[str, Any]:
-        import transformers
+        transformers = require("transformers")
         return {"backend": "transformers", "transformers_version": transformers.__version__,
                 "model_source": self.source.ref, "model_found_in": self.source.where,
                 "num_hidden_layers": self.num_layers, "hidden_size": self.hidden_size,

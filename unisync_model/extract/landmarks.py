@@ -59,6 +59,7 @@ import pandas as pd
 from unisync_model.extract.stage import SkipClip, run_stage
 from unisync_model.extract.tracks import SEGMENT
 from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.optional import require
 from unisync_model.settings import LandmarksSettings, to_dict
 from unisync_model.shards import ShardReader
 from unisync_model.weights import WeightsNotFound, resolve, search_dirs
@@ -139,8 +140,7 @@ class DlibLandmarks:
     """dlib's shape predictor on the square each track box implies, one frame at a time."""
 
     def __init__(self, settings: LandmarksSettings):
-        import dlib
-        self.dlib = dlib
+        self.dlib = dlib = require("dlib")
         self.weights = dlib_weights_path(settings.dlib_weights)
         self.predictor = dlib.shape_predictor(str(self.weights))
         crop = int(round(DLIB_FACE_SIDE * DLIB_CONTEXT))
@@ -185,7 +185,7 @@ def load_fan(path: str | Path, device):
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit")
             net = torch.jit.load(str(path), map_location="cpu")
     else:
-        from face_alignment.models import FAN
+        FAN = require("face_alignment.models").FAN
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
@@ -237,6 +237,7 @@ class FanLandmarks:
 
     def __init__(self, settings: LandmarksSettings, device=None):
         import torch
+
         from unisync_model.checkpoint import pick_device
         self.torch = torch
         self.device = device if device is not None else pick_device()
@@ -329,8 +330,7 @@ def extract_landmarks(clips: pd.DataFrame, tracks_shard: str | Path, out: str | 
         attrs["dlib_box"] = {"width": DLIB_BOX_WIDTH, "height": DLIB_BOX_HEIGHT, "shift": DLIB_BOX_SHIFT,
                              "face_side": DLIB_FACE_SIDE}
     else:
-        import face_alignment
-        attrs["face_alignment_version"] = face_alignment.__version__
+        attrs["face_alignment_version"] = require("face_alignment").__version__
         attrs["device"] = str(backend.device)
         attrs["reference_scale"] = FAN_REFERENCE_SCALE
     return run_stage(tracks.clip_ids, lambda clip_id: landmarks_clip(paths[clip_id], tracks.read(clip_id), backend),

@@ -55,6 +55,7 @@ import pandas as pd
 from unisync_model.extract.rgb import X_COORDS, Y_COORDS, crop_matrix
 from unisync_model.extract.stage import SkipClip, run_stage
 from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.optional import require
 from unisync_model.settings import ParsingSettings, RgbSettings, to_dict
 from unisync_model.shards import ShardReader
 from unisync_model.weights import resolve
@@ -191,11 +192,10 @@ MODEL_NAMES = ("bisenet", "parsenet")
 def build_model(name: str):
     """facexlib's architecture for `name`, randomly initialised (as init_parsing_model builds it)."""
     if name == "bisenet":
-        from facexlib.parsing.bisenet import BiSeNet
-        return BiSeNet(num_class=len(CLASS_NAMES))
+        return require("facexlib.parsing.bisenet").BiSeNet(num_class=len(CLASS_NAMES))
     if name == "parsenet":
-        from facexlib.parsing.parsenet import ParseNet
-        return ParseNet(in_size=UPSTREAM_SIZE, out_size=UPSTREAM_SIZE, parsing_ch=len(CLASS_NAMES))
+        return require("facexlib.parsing.parsenet").ParseNet(in_size=UPSTREAM_SIZE, out_size=UPSTREAM_SIZE,
+                                                              parsing_ch=len(CLASS_NAMES))
     raise ValueError(f"unknown parsing model {name!r}; known: {MODEL_NAMES}")
 
 

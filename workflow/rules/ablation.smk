@@ -25,7 +25,7 @@ rule train_variant:
         runtime=24 * 60,
         gpu=config["gpus"],
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "{params.command} --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
@@ -52,7 +52,7 @@ rule evaluate_variant:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync evaluate --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --model {input.model:q}"
@@ -78,7 +78,7 @@ rule ablation_table:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync ablation-table --spec {params.spec:q} --corpus {params.corpus} --visual {params.visual}"
         " --md {output.md:q} --csv {output.csv:q} > {log:q} 2>&1"

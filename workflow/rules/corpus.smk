@@ -16,7 +16,7 @@ rule demo_corpus:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/demo.yaml"
     shell:
         "unisync demo-corpus {output:q} --speakers {params.speakers} --clips-per-speaker {params.clips}"
         " --split {params.split} --seed {params.seed} --size {params.size} > {log:q} 2>&1"
@@ -40,7 +40,7 @@ rule manifest:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync manifest --recipe {params.recipe} --root {input:q} --shards {params.shards}"
         " --options {params.options:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -15,7 +15,7 @@ rule audio:
         mem_mb=2000,
         runtime=60,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync audio --manifest {input.manifest:q} --shard {wildcards.shard} --out {output:q} > {log:q} 2>&1"
 
@@ -36,7 +36,7 @@ rule tracks:
         mem_mb=4000,
         runtime=240,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync tracks --manifest {input.manifest:q} --shard {wildcards.shard} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -59,7 +59,7 @@ rule rgb:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync rgb --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -81,7 +81,7 @@ rule mel:
         mem_mb=2000,
         runtime=60,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync mel --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
@@ -104,7 +104,7 @@ rule landmarks:
         runtime=240,
         gpu=int(config["landmarks"]["backend"] == "fan"),  # fan runs on a GPU (SLURM amounts: profiles/slurm)
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/landmarks.yaml"
     shell:
         "unisync landmarks --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -128,7 +128,7 @@ rule parsing:
         runtime=240,
         gpu=int(config["parsing"]["backend"] == "facexlib"),  # facexlib runs on a GPU (SLURM amounts: profiles/slurm)
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/parsing.yaml"
     shell:
         "unisync parsing --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " {params.landmarks} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -151,7 +151,7 @@ rule tdmm:
         mem_mb=4000,
         runtime=240,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync tdmm --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -173,6 +173,6 @@ rule hubert:
         mem_mb=6000,
         runtime=240,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/hubert.yaml"
     shell:
         "unisync hubert --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

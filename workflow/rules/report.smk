@@ -26,7 +26,7 @@ rule report:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync report --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --stages {params.stages} --out-dir {output:q} > {log:q} 2>&1"

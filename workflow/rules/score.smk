@@ -54,7 +54,7 @@ rule score_merge:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync score-merge {input:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 

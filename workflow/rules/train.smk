@@ -23,7 +23,7 @@ rule train:
         runtime=24 * 60,
         gpu=config["gpus"],
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "{params.command} --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
@@ -51,7 +51,7 @@ rule evaluate:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync evaluate --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --model {input.model:q}"
@@ -77,7 +77,7 @@ rule table:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/unisync.yaml"
+        "../../envs/core.yaml"
     shell:
         "unisync table {input:q} --corpus {params.corpus} --md {output.md:q} --csv {output.csv:q}"
         " --png {output.png:q} > {log:q} 2>&1"
