@@ -11,6 +11,8 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -123,9 +125,43 @@ def _ffprobe(path: str | Path) -> dict:
     return json.loads(result.stdout or b"{}")
 
 
+PROBE_CACHE_SIZE = 256  # files whose facts a process remembers
+_probed: "OrderedDict[tuple, VideoInfo]" = OrderedDict()
+_probed_lock = threading.Lock()
+
+
+def _identity(path: str | Path) -> tuple | None:
+    """What changes when a file does (its inode, size and modification time), None if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def probe(path: str | Path, audio_path: str | Path | None = None) -> VideoInfo:
     """What the file holds, or MediaError if it holds no video we can decode. The audio facts come
-    from `audio_path` when the audio is a separate file; a missing audio stream is not an error here."""
+    from `audio_path` when the audio is a separate file; a missing audio stream is not an error here.
+
+    A process remembers the facts of the last PROBE_CACHE_SIZE files it probed, until a file changes:
+    scoring a video probes it in three places (the loader, tracks, landmarks), and each ffprobe run
+    costs ~0.1 s, as much as scoring a second of small video (bench/RESULTS.md, benchmark (e))."""
+    key = (_identity(path), None if audio_path is None else _identity(audio_path))
+    if key[0] is None or (audio_path is not None and key[1] is None):
+        return _probe(path, audio_path)  # missing or unreadable: let ffprobe's checks give the reason
+    with _probed_lock:  # the manifest probes from a thread pool
+        if key in _probed:
+            _probed.move_to_end(key)
+            return _probed[key]
+    info = _probe(path, audio_path)
+    with _probed_lock:
+        _probed[key] = info
+        while len(_probed) > PROBE_CACHE_SIZE:
+            _probed.popitem(last=False)
+    return info
+
+
+def _probe(path: str | Path, audio_path: str | Path | None) -> VideoInfo:
     info = _ffprobe(path)
     streams = info.get("streams", [])
     # a cover picture (attached_pic) is a video stream of one image, not video
