@@ -65,6 +65,8 @@ def test_batches_hold_the_pairs_of_the_plan(tmp_path):
         assert [len(b[2]) for b in batches] == [32, 32, 32, 4]
         visual, audio, label, kind = (torch.cat(parts) for parts in zip(*batches))
         assert visual.dtype == torch.uint8 and audio.dtype == torch.float32 and label.dtype == torch.int64
+        empty = dataset.__getitems__([])
+        assert empty[0].shape == (0, 5, 4, 6, 3) and empty[1].shape == (0, 16, 80)
         for i in range(len(plan)):
             v, a, y, k = dataset[i]
             assert torch.equal(visual[i], v) and torch.equal(audio[i], a)

@@ -3,8 +3,9 @@
 `clip_table` joins the manifest with what the stages wrote (a clip needs its visual, audio and
 tracks shards) and lists one row per face segment of a clip (see extract/tracks.py): a window never
 spans a shot change or a long gap without the face. Each row counts the windows it can give, from
-its first frame. `WindowDataset` serves the pairs of a plan: each item is one slice of the visual
-shard and one of the audio shard, read through a per-process file handle.
+its first frame. `WindowDataset` serves the pairs of a plan: each pair is one slice of the visual
+shard and one of the audio shard, read through a per-process file handle, and a batch is read
+straight into one buffer (shared memory in a DataLoader worker), with no per-pair tensors.
 
 `window_loader` batches a plan for one process: `RankBatches` cuts the plan into global batches in
 order and, when several processes train together (distributed.py), gives each process its own
@@ -100,7 +101,8 @@ class WindowDataset(Dataset):
         vc, ac = p.visual_clip[idx], p.audio_clip[idx]
         v_start = self._first[vc] + p.visual_start[idx]
         a_start = [self.audio_start(int(f)) for f in self._first[ac] + p.audio_start[idx]]
-        v_reader, a_reader = self.visual[self.shards[int(vc[0])]], self.audio[self.shards[int(ac[0])]]
+        v_reader, a_reader = (_shaped(readers, self.shards, clips[:1])
+                              for readers, clips in ((self.visual, vc), (self.audio, ac)))
         b = len(idx)
         visual, audio, label, kind = batch_buffer([
             ((b, WINDOW_FRAMES, *v_reader.frame_shape), v_reader.dtype),
@@ -119,6 +121,14 @@ class WindowDataset(Dataset):
         label.numpy()[:] = p.label[idx]
         kind.numpy()[:] = p.kind[idx]
         return visual, audio, label, kind
+
+
+def _shaped(readers: dict[str, ShardReader], shards: list[str], clips: np.ndarray) -> ShardReader:
+    """A reader whose frame shape and dtype are the batch's: the first pair's shard (every shard of
+    a stage holds one shape), or any shard with clips for an empty batch."""
+    if len(clips):
+        return readers[shards[int(clips[0])]]
+    return next(r for r in readers.values() if len(r))
 
 
 ALIGN = 64  # bytes: every view of a batch buffer starts on a cache line
