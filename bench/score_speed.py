@@ -111,8 +111,26 @@ def main() -> None:
                         for name, p in phases.items())
     body = (f"`unisync score VIDEOS --out-dir DIR --scorer training-free` (plots included), one command per set, "
             f"timed from outside: video seconds / wall seconds; CPU s counts the command and its ffmpeg "
-            f"children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time — {result}.\n\n{where}\n")
+            f"children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time — {result}.\n\n{where}\n\n{NOTES}\n")
     write_section("score_speed", "(e) `unisync score` speed (training-free)", body, info)
+
+
+NOTES = """\
+Why the target is out of reach without changing what the scorer computes (profiled on this machine,
+cProfile, LRS2 clips): the training-free scorer runs YuNet on every frame (tracks, ~1.2 ms per
+160 × 160 frame) and dlib's 68-point predictor on every frame (landmarks, ~1.8 ms with its 300 × 300
+crop), so one core cannot score more than ~330 frames/s — 13× real time — before any decoding; and
+every video starts external processes of ~0.1 s each (ffprobe, ffmpeg for the audio, ffmpeg twice
+for the frames: tracks decode at the detector's width, landmarks at the size that keeps the face
+192 px wide), which on LRS2's 1–6 s clips cost as much as the per-frame work. Larger video adds
+decoding at full resolution, twice. Plots cost ~0.25 s per video (matplotlib, constrained layout).
+
+Fixed: `media.probe` remembers what it found per file until the file changes; a video was probed
+three times (the loader, tracks, landmarks), now once (−0.2 s per video). What would reach 20×,
+each a change of behaviour or interface for the owner to decide: scoring videos in parallel (a
+process per core: ≤ 2× here), detecting faces on every n-th frame and interpolating the track,
+decoding each video once for both tracks and landmarks (holding the frames, or one ffmpeg with two
+outputs), and plots on request only."""
 
 
 if __name__ == "__main__":
