@@ -155,7 +155,8 @@ def main() -> None:
             f"set is the {lrs2['path'].nunique()} lrs2_deepavsr_* clips (160 × 160) listed {args.repeat} times, "
             f"'all' is the {len(sets['all'])} real clips once (160 × 160 to 1920 × 1080, 0.9 s to 60 s). "
             f"Frames: 25 fps video frames (audio and mel: seconds × 25). CPU s: this process and its children "
-            f"(ffmpeg, ffprobe).\n\n{text}\n\n**tracks + rgb + mel together**:\n\n{summed}\n\n"
+            f"(ffmpeg, ffprobe). Each stage's time includes what a rule pays once per shard (loading YuNet, dlib's "
+            f"predictor, 3DDFA_V2's weights), not Python's imports.\n\n{text}\n\n**tracks + rgb + mel together**:\n\n{summed}\n\n"
             f"**Target** ≥ {TARGET:.0f} frames per second per CPU core on LRS2-sized video — {result}.\n")
     write_section("extraction", "(a) Extraction: frames per second per stage", body, info)
 
