@@ -20,4 +20,6 @@ rule train_all:
         f"{RESULTS}/table.md",
         f"{RESULTS}/table.csv",
         f"{RESULTS}/report",
+        [f"{RESULTS}/models/{a}_{v}/training_curves.png" for a, v in COMBINATIONS],
+        f"{RESULTS}/benchmarks.csv",
     default_target: True

@@ -21,6 +21,8 @@ TABLE = "audio,visual,protocol,seeds,max_%,mean_%\n" + "".join(
     f"{a},{v},binary,1,{60 + i}.5,{60 + i}.5\n" for i, (a, v) in enumerate(COMBINATIONS))
 TRAINING = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,windows,seconds\n" \
            "1,0.69,0.51,0.68,0.55,640,3.2\n2,0.61,0.66,0.64,0.625,640,3.1\n"
+BENCHMARKS = "rule,job,s,max_rss,max_uss,max_pss,io_in,io_out,mean_load,cpu_time\n" \
+             "tracks,000,12.5,310.2,200.1,220.4,5.1,0.4,95.2,11.9\ntrain,mel_rgb_seed0,61.25,2200.0,900.0,1000.0,3.0,50.0,180.0,110.3\n"
 
 
 def embedded(html: str, name: str) -> dict:
@@ -45,12 +47,15 @@ def report(tmp_path_factory):
         model = results / "models" / f"{audio}_{visual}" / "seed0"
         model.mkdir(parents=True)
         (model / "training.csv").write_text(TRAINING)
+        cv2.imwrite(str(model.parent / "training_curves.png"), image)
     (results / "report" / "summary.md").write_text("# Clip report: tiny\n\n8 clips: 7 ok, 1 skipped, 0 missing.\n")
     (results / "report" / "counts.csv").write_text("scope,split,outcome,reason,clips\nfinal,all,ok,,7\n"
                                                    "final,all,skipped,tracks: no face,1\n")
     (results / "report" / "clips.csv").write_text("clip_id,status\nspk0/00000,ok\n")
     cv2.imwrite(str(results / "report" / "contact_sheet.png"), image)
     cv2.imwrite(str(results / "report" / "contact_sheets" / "spk0_00000.png"), image)
+    (results / "benchmarks.csv").write_text(BENCHMARKS)
+    cv2.imwrite(str(results / "benchmarks.png"), image)
     out = subprocess.run(["snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--configfile",
                           str(workdir / "config.yaml"), "--report", str(workdir / "report.html")],
                          capture_output=True, text=True, env=venv_env())
@@ -65,7 +70,8 @@ def test_files_are_in_their_categories(report):
     names = {cat: {sub: sorted(results[path]["filename"] for path in paths) for sub, paths in subs.items()}
              for cat, subs in categories.items()}
     assert names["Results"] == {"Other": ["table.csv", "table.md", "table.png"]}
-    assert names["Training"] == {f"{a} × {v}": ["training.csv"] for a, v in COMBINATIONS}
+    assert names["Training"] == {f"{a} × {v}": ["training.csv", "training_curves.png"] for a, v in COMBINATIONS}
+    assert names["Benchmarks"] == {"Other": ["benchmarks.csv", "benchmarks.png"]}
     # the folder's overview files, not every clip's sheet nor the per-clip table
     assert names["Clips"] == {"Other": ["contact_sheet.png", "counts.csv", "summary.md"]}
     training = [r for r in results.values() if r["filename"] == "training.csv"]
@@ -87,6 +93,8 @@ def test_captions_show_the_tables_themselves(report):
     assert "8 clips: 7 ok, 1 skipped" in by_file["report/summary.md"]
     assert "<td>tracks: no face</td>" in by_file["report/counts.csv"]
     assert "one strip of evenly spaced frames per clip" in by_file["report/contact_sheet.png"]
+    assert "<td>61.25</td>" in by_file["benchmarks.csv"] and "<td>mel_rgb_seed0</td>" in by_file["benchmarks.png"]
+    assert "<strong>mel × rgb</strong>" in by_file["models/mel_rgb/training_curves.png"]
 
 
 def test_the_workflow_is_described(report):
@@ -94,5 +102,5 @@ def test_the_workflow_is_described(report):
     assert "UniSync, an audio-visual synchronisation expert" in html
     assert "on corpus <strong>tiny</strong>" in html
     # with a link to each category the report has, and none to one it lacks
-    assert all(f"showCategory('{name}')" in html for name in ("Results", "Training", "Clips"))
-    assert "showCategory('Benchmarks')" not in html
+    assert all(f"showCategory('{name}')" in html for name in ("Results", "Training", "Clips", "Benchmarks"))
+    assert "showCategory('Shift study')" not in html  # not part of train_all's run

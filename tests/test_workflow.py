@@ -71,7 +71,7 @@ def test_plan_is_printed_without_running(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n", "train_all"))
     assert jobs == {"demo_corpus": 1, "manifest": 1, "audio": 2, "tracks": 2, "rgb": 2, "parsing": 2, "landmarks": 2,
                     "tdmm": 2, "mel": 2, "hubert": 2, "train": 8, "evaluate": 8, "table": 1, "report": 1,
-                    "train_all": 1}
+                    "training_curves": 8, "job_benchmarks": 1, "train_all": 1}
     assert not (tmp_path / "results").exists()
 
 
@@ -114,7 +114,8 @@ def test_second_run_does_nothing(workflow_run):
 def test_rerunning_mel_reruns_only_what_depends_on_it(workflow_run):
     workdir, _ = workflow_run
     jobs = planned_jobs(snakemake(workdir, "-n", "--cores", "2", "train_all", "-R", "mel"))
-    assert jobs == {"mel": 2, "train": 4, "evaluate": 4, "table": 1, "report": 1, "train_all": 1}
+    assert jobs == {"mel": 2, "train": 4, "evaluate": 4, "table": 1, "report": 1, "training_curves": 4,
+                    "job_benchmarks": 1, "train_all": 1}
 
 
 def test_changing_a_stage_setting_reruns_that_stage_and_its_dependants(workflow_run):
@@ -129,7 +130,7 @@ def test_changing_a_stage_setting_reruns_that_stage_and_its_dependants(workflow_
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # parsing's landmarks backend reads the landmarks: both visual stages rerun, with what trains on them
     assert jobs == {"landmarks": 2, "parsing": 2, "train": 4, "evaluate": 4, "table": 1, "report": 1,
-                    "train_all": 1}
+                    "training_curves": 4, "job_benchmarks": 1, "train_all": 1}
 
 
 def test_training_resumes_from_its_checkpoint(workflow_run, tmp_path):
@@ -179,10 +180,11 @@ def test_html_report_shows_results_training_clips_and_run_times(workflow_run):
              for cat, subs in categories.items()}
     assert files["Results"] == ["table.csv", "table.md", "table.png"]
     assert files["Clips"] == ["contact_sheet.png", "counts.csv", "summary.md"]
+    assert files["Benchmarks"] == ["benchmarks.csv", "benchmarks.png"]
     assert sorted(categories["Training"]) == sorted(f"{a} × {v}" for a, v in COMBINATIONS)
     for a, v in COMBINATIONS:
-        (path,) = categories["Training"][f"{a} × {v}"]
-        assert path.endswith(f"models/{a}_{v}/seed0/training.csv")
+        path, curves = sorted(categories["Training"][f"{a} × {v}"])
+        assert path.endswith(f"models/{a}_{v}/seed0/training.csv") and curves.endswith(f"{a}_{v}/training_curves.png")
         assert "<th class=\"head\">val_accuracy</th>" in results[path]["caption"]  # the log, as a table
     rules = embedded("rules")
     assert {rule: rules[rule]["n_jobs"] for rule in ("train", "evaluate", "tracks", "table", "report")} == \

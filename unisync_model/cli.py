@@ -237,6 +237,29 @@ def table(metrics, corpus: str, md: Path, csv_path: Path, png_path: Path | None)
     write_table(results_table(list(metrics)), corpus, md, csv_path, png_path)
 
 
+@main.command("training-curves")
+@click.argument("logs", nargs=-1, type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--title", required=True)
+@click.option("--png", "png_path", type=click.Path(path_type=Path), required=True)
+def training_curves(logs, title: str, png_path: Path) -> None:
+    """Loss and accuracy per epoch from training.csv logs (one line per seed), to a PNG."""
+    from unisync_model.training_curves import plot_curves
+    plot_curves(list(logs), title, png_path)
+
+
+@main.command("job-benchmarks")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True)
+@click.option("--png", "png_path", type=click.Path(path_type=Path), required=True)
+def job_benchmarks(directory: Path, csv_path: Path, png_path: Path) -> None:
+    """Gather the benchmark files snakemake wrote for every job under DIRECTORY: a table and a chart."""
+    from unisync_model import job_benchmarks as jb
+    jobs = jb.gather(directory)
+    if jobs.empty:
+        raise click.ClickException(f"no benchmark files under {directory}")
+    jb.write(jobs, csv_path, png_path)
+
+
 @main.command()
 @manifest_option
 @click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), required=True)

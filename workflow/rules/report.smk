@@ -30,3 +30,28 @@ rule report:
     shell:
         "unisync report --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --stages {params.stages} --out-dir {output:q} > {log:q} 2>&1"
+
+
+# What every job cost (snakemake's benchmark files), for the HTML report and for sizing profiles/slurm.
+# It runs after the table and the clip report, so it sees the jobs of the whole run.
+rule job_benchmarks:
+    input:
+        f"{RESULTS}/table.md",
+        f"{RESULTS}/report",
+    output:
+        csv=report(f"{RESULTS}/benchmarks.csv", caption="../report/benchmarks.rst", category="Benchmarks"),
+        png=report(f"{RESULTS}/benchmarks.png", caption="../report/benchmarks.rst", category="Benchmarks"),
+    params:
+        directory=f"{RESULTS}/benchmarks",
+    log:
+        f"{RESULTS}/logs/job_benchmarks.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/job_benchmarks.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/core.yaml"
+    shell:
+        "unisync job-benchmarks {params.directory:q} --csv {output.csv:q} --png {output.png:q} > {log:q} 2>&1"

@@ -81,3 +81,25 @@ rule table:
     shell:
         "unisync table {input:q} --corpus {params.corpus} --md {output.md:q} --csv {output.csv:q}"
         " --png {output.png:q} > {log:q} 2>&1"
+
+
+rule training_curves:
+    input:
+        lambda wildcards: [f"{RESULTS}/models/{wildcards.audio}_{wildcards.visual}/seed{s}/training.csv" for s in SEEDS],
+    output:
+        report(f"{RESULTS}/models/{{audio}}_{{visual}}/training_curves.png", caption="../report/training_curves.rst",
+               category="Training", subcategory="{audio} × {visual}", labels={"audio": "{audio}",
+                                                                              "visual": "{visual}", "seed": "all"}),
+    log:
+        f"{RESULTS}/logs/training_curves/{{audio}}_{{visual}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/training_curves/{{audio}}_{{visual}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/core.yaml"
+    shell:
+        "unisync training-curves {input:q} --title '{wildcards.audio} × {wildcards.visual}' --png {output:q}"
+        " > {log:q} 2>&1"

@@ -1,0 +1,22 @@
+"""A matplotlib figure written as a PNG atomically (no display needed: the Agg backend)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from unisync_model.files import write_atomic
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_png(fig, path: str | Path, dpi: int = 120) -> None:
+    png = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(png, format="png", dpi=dpi)
+    pyplot().close(fig)
+    write_atomic(path, png.getvalue())
