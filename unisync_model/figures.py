@@ -15,8 +15,10 @@ def pyplot():
 
 
 def save_png(fig, path: str | Path, dpi: int = 120) -> None:
+    """Lay out (unless the figure has its own layout engine), render, write, and free the figure."""
     png = io.BytesIO()
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(png, format="png", dpi=dpi)
     pyplot().close(fig)
     write_atomic(path, png.getvalue())

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 
 from unisync_model.corpora.folder import VIDEO_EXTENSIONS
 from unisync_model.extract.stage import SkipClip
+from unisync_model.figures import save_png
 from unisync_model.media import MediaError, audio_samples, probe
 from unisync_model.progress import progress
 from unisync_model.scorers import (SAMPLES_PER_FRAME, ClipData, NoScore, Scorer, StageSettings, TrainingFreeSettings,
@@ -443,8 +444,7 @@ def plot_video(result: VideoScore, path: str | Path, description: str = "", vshi
     bottom.set_ylabel("per-frame confidence")
     if description:
         fig.suptitle(description, fontsize=7, wrap=True)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    save_png(fig, path, dpi=90)
 
 
 def write_outputs(results: list[VideoScore], out_dir: str | Path, scorer: Scorer, plots: bool = True) -> dict:

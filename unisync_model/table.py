@@ -8,12 +8,12 @@ come from the offset evaluation; the protocol column lists the protocols of each
 under the table define every one."""
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pandas as pd
 
+from unisync_model.figures import pyplot, save_png
 from unisync_model.files import write_atomic
 
 PROTOCOL_NOTES = {
@@ -128,10 +128,7 @@ def results_table(metric_files: list[str | Path]) -> pd.DataFrame:
 def bar_chart(table: pd.DataFrame, corpus: str, path: Path) -> None:
     """Binary accuracy per combination (mean bars, max dots, the paper's mean), and the offset
     protocol's K = 5 accuracy (mean over seeds) where it was evaluated; the legend names each."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels = [f"{a} × {v}" for a, v in zip(table["audio"], table["visual"])]
     fig, ax = plt.subplots(figsize=(1.2 * len(table) + 2, 4))
     if table["mean_%"].notna().any():
@@ -149,11 +146,7 @@ def bar_chart(table: pd.DataFrame, corpus: str, path: Path) -> None:
     ax.set_title(f"UniSync on {corpus}: accuracy per audio × visual representation")
     ax.legend(loc="lower right", fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=120)
-    plt.close(fig)
-    write_atomic(path, png.getvalue())
+    save_png(fig, path)
 
 
 def write_table(table: pd.DataFrame, corpus: str, md_path: str | Path, csv_path: str | Path,
