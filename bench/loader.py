@@ -57,6 +57,8 @@ def per_item_rate(clips, readers, windows: int, batch_size: int) -> dict:
     for batch in batches:
         default_collate([dataset[i] for i in batch])
     per_item = windows / (time.perf_counter() - began)
+    if not hasattr(dataset, "__getitems__"):  # the library before whole-batch reads (a baseline run)
+        return {"one pair at a time + default_collate": per_item}
     began = time.perf_counter()
     for batch in batches:
         dataset.__getitems__(batch)
