@@ -11,8 +11,9 @@ if "shift_study" in config:
     SHIFT = config["shift_study"]
     SHIFT_CORPUS = config["corpus"]["root"]
     SHIFT_COMBINATION = f"{SHIFT['audio']}_{SHIFT['visual']}"
+    SHIFT_NOTES = os.path.join(SHIFT_CORPUS, "clips", "manifest.csv")  # the clip manifest, through the corpus's link
     SHIFT_ARGS = (f"--shifts={','.join(str(k) for k in SHIFT['shifts'])} --seconds {SHIFT['seconds']}"
-                  f" --clip-notes {shlex.quote(SHIFT_CORPUS + '/clips/manifest.csv')}")
+                  f" --clip-notes {shlex.quote(SHIFT_NOTES)}")
 
     rule shift_corpus:
         input:
@@ -28,6 +29,8 @@ if "shift_study" in config:
         resources:
             mem_mb=500,
             runtime=5,
+        conda:
+            "../../envs/unisync.yaml"
         shell:
             "(mkdir -p {output:q} && ln -s \"$(realpath {input.clips:q})\" {output:q}/clips"
             " && cp {input.lists:q}/*.csv {input.lists:q}/*.txt {output:q}/) > {log:q} 2>&1"
@@ -146,7 +149,7 @@ if "shift_study" in config:
                          category="Shift study", labels={"scorer": f"UniSync {SHIFT_COMBINATION}", "clips": "held out"}),
         params:
             merge=lambda wildcards, input: " ".join(f"--merge {shlex.quote(path)}" for path in input),
-            notes=f"{SHIFT_CORPUS}/clips/manifest.csv",
+            notes=SHIFT_NOTES,
             title=f"UniSync {SHIFT_COMBINATION} on held-out clips (each fold scored by the model trained on the other)",
             out_dir=subpath(output.trials, parent=True),
         log:
