@@ -103,19 +103,19 @@ def main() -> None:
 
 
 NOTES = """\
-Where the time goes, and what was changed (measured while profiling on this machine, cProfile):
-before, two workers gave 4,300 windows/s. Per window, h5py's slicing cost ~50 µs for each of the
-two reads (its Python-level selection code; the copy itself is ~5 µs) plus ~25 µs looking the
-dataset up in the file each time, and the main process spent most of its time in `torch.stack`
-(default_collate) under a loaded CPU. Now `ShardReader` reads frames with `os.preadv` at the byte
-offsets of HDF5's chunk index (read once per process; filtered datasets still go through h5py), and
-`WindowDataset.__getitems__` fills a whole batch in place, so no per-pair tensors are made or
-stacked (the table above: the old one-pair path against the whole-batch path, in one process).
-In a worker the batch buffer is allocated in shared memory from the start (torch would otherwise
-copy each tensor into shared memory to send it: 17 ms per batch against 0.7 ms to read it), and it
-is one buffer, so one file descriptor per batch crosses to the main process instead of four. What
-remains per batch of 64 in a worker is ~1 ms of reading and ~4 ms of first-touch page faults on the
-4.7 MB of fresh shared memory (this VM faults slowly); the main process only maps it. With two
+Where the time went, and what was changed. The library before this change (commit 7b18fce), run
+with this script under the same CPU lock on 2026-12-01 (load average 2.5): 4,474 windows/s with two
+workers, 2,357 with one, 3,745 in the main process. Profiled (cProfile), per window: h5py's slicing
+cost ~50 µs for each of the two reads (its Python-level selection code; the copy itself is ~5 µs),
+plus ~25 µs looking the dataset up in the file every time; default_collate's `torch.stack` and
+torch's copy of every tensor into shared memory to send it (17 ms per batch of 64, against 0.7 ms
+to read it) took most of the rest. Now `ShardReader` reads frames with `os.preadv` at the byte
+offsets of HDF5's chunk index (read once per process; filtered datasets still go through h5py),
+and `WindowDataset.__getitems__` fills a whole batch in place: no per-pair tensors to make or
+stack. In a worker the batch is one buffer allocated in shared memory from the start, so nothing is
+copied to send it and one file descriptor per batch crosses to the main process instead of four.
+What remains per batch of 64 in a worker is ~1 ms of reading and ~4 ms of first-touch page faults
+on 4.7 MB of fresh shared memory (this VM faults slowly); the main process only maps it. With two
 workers on two cores the loader is bound by the workers' CPU time, so other jobs on the machine
 lower the figure directly (see the load average)."""
 

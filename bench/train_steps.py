@@ -100,11 +100,12 @@ def main() -> None:
 
 
 NOTES = """\
-Where the time goes: in the model. The loader delivers thousands of windows per second (benchmark
-(b)), a step at width 16 consumes 64; the loader's share of a step is what is left after the model
-(about nothing when the two workers get CPU time beside the training threads). At width 64 (the
-paper's size, 3.3 GFLOPs per sample forward, about three times that with the backward pass) a
-2-core CPU is not where this model is meant to be trained: use a GPU (`train.amp`, `train.compile`)."""
+Where the time goes: in the model (forward, backward, Adam). The loader delivers thousands of
+windows per second (benchmark (b)) and a step consumes 64; what the train loop loses against the
+model alone is the two loader workers taking CPU time from the training threads on two cores, not
+waiting for data. At width 64 (the paper's size: 3.3 GFLOPs per sample forward, about three times
+that with the backward pass) a 2-core CPU is not where this model is meant to be trained: use a GPU
+(`train.amp`, `train.compile`)."""
 
 
 if __name__ == "__main__":
