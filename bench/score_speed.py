@@ -60,8 +60,11 @@ def profile(videos: list[Path], out_dir: Path) -> list[dict]:
     """Wall seconds per phase of the same scoring, in this process."""
     from unisync_model.score import ScoreSettings, score_videos, scorer_from_settings, write_outputs
 
+    from unisync_model import media
+
     settings = ScoreSettings()
     scorer = scorer_from_settings("training-free", None, settings)
+    media._probed.clear()  # seconds_of() probed these videos in this process: start as the command does
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
