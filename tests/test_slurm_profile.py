@@ -134,7 +134,7 @@ def test_every_job_is_submitted_once(submissions):
     assert "train_all" not in counts
     assert counts == {"demo_corpus": 1, "manifest": 1, "audio": 2, "tracks": 2, "rgb": 2, "parsing": 2,
                       "landmarks": 2, "tdmm": 2, "mel": 2, "hubert": 2, "train": 8, "evaluate": 8, "table": 1,
-                      "report": 1}
+                      "report": 1, "training_curves": 8, "job_benchmarks": 1}
 
 
 @pytest.mark.parametrize("rule", ["tdmm", "hubert", "train"])
