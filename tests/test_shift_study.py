@@ -147,6 +147,11 @@ def test_the_study_config_validates_and_its_folds_hold_every_clip_once():
     update_config(config, yaml.safe_load((ROOT / "configs" / "shift_study.yaml").read_text()))
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     assert config["train"]["model"]["width"] == 8 and config["train"]["model"]["embed_dim"] == 128
+    import copy
+    landmarks = copy.deepcopy(config)  # the landmarks variant goes on top of it
+    update_config(landmarks, yaml.safe_load((ROOT / "configs" / "shift_study_landmarks.yaml").read_text()))
+    validate(landmarks, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert landmarks["shift_study"]["visual"] == "landmarks" and landmarks["corpus"]["name"] != config["corpus"]["name"]
     lists = ROOT / config["shift_study"]["lists"]
     every = pd.read_csv(lists / "all.csv")
     real = set(every.loc[every["path"].str.startswith("clips/real/"), "path"])
