@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 
@@ -202,3 +203,24 @@ def test_no_torchrun_means_no_process_group(monkeypatch):
     assert not torch.distributed.is_initialized()
     assert distributed.sum_over_ranks([1.0, 2.0], context) == [1.0, 2.0]
     distributed.teardown(context)
+
+
+def test_keep_last_makes_the_last_epoch_model_pt_and_resumes_without_retraining(corpus, one_process):
+    """train.keep: model.pt is the best validation epoch (best) or the last epoch (last). Switching a
+    finished run to `last` trains nothing more (keep is not part of the resume key) and writes the
+    last epoch's weights, those of checkpoints/last.pt."""
+    best = torch.load(one_process / "model.pt", weights_only=True)
+    history = pd.read_csv(one_process / "training.csv")
+    assert best["epoch"] == int(history.loc[history["val_accuracy"].idxmax(), "epoch"])  # the first best
+    out = corpus / "keep_last"
+    shutil.copytree(one_process, out)
+    settings = dataclasses.replace(TINY, keep="last")
+    assert settings_key(settings, "mel", "rgb") == settings_key(TINY, "mel", "rgb")
+    train(corpus / "clips.parquet", corpus / "shards", ["000"], "mel", "rgb", out, settings, threads=1)
+    kept = torch.load(out / "model.pt", weights_only=True)
+    last = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert kept["epoch"] == TINY.epochs and len(pd.read_csv(out / "training.csv")) == TINY.epochs  # nothing retrained
+    assert all(torch.equal(kept["state_dict"][k], v) for k, v in last["state_dict"].items())
+    with pytest.raises(ValueError, match="train.keep must be one of"):
+        train(corpus / "clips.parquet", corpus / "shards", ["000"], "mel", "rgb", out,
+              dataclasses.replace(TINY, keep="median"), threads=1)

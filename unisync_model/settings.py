@@ -138,6 +138,9 @@ class TrainSettings:
     amp: bool = True  # cuda only: autocast to bf16 (fp16 with a GradScaler where bf16 is missing); no-op on CPU
     compile: bool = False  # cuda only: torch.compile the model (a few minutes of compiling first); no-op on CPU
     sync_batchnorm: bool = True  # under torchrun: batch-norm statistics over the global batch, as one process
+    # Which weights become model.pt: the epoch with the best validation accuracy, or the last epoch (a
+    # validation set of a few clips is a noisy judge of which epoch generalises)
+    keep: str = "best"
 
 
 @dataclass(frozen=True)

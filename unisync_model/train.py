@@ -47,7 +47,8 @@ from unisync_model.shards import ShardReader
 
 log = logging.getLogger(__name__)
 LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "windows", "seconds"]
-RUNTIME_SETTINGS = ("epochs", "workers", "amp", "compile", "sync_batchnorm")  # not part of the resume key
+RUNTIME_SETTINGS = ("epochs", "workers", "amp", "compile", "sync_batchnorm", "keep")  # not part of the resume key
+KEEP = ("best", "last")
 
 
 def margins_by_kind(settings: TrainSettings) -> torch.Tensor:
@@ -146,6 +147,8 @@ def run_epoch(model: nn.Module | Step, batches: DataLoader, margins: torch.Tenso
 def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio: str, visual: str,
           out_dir: str | Path, settings: TrainSettings, threads: int = 0) -> Path:
     """Train one combination; under torchrun, as one of several processes (distributed.py)."""
+    if settings.keep not in KEEP:
+        raise ValueError(f"train.keep must be one of {KEEP}, not {settings.keep!r}")
     context = distributed.setup()
     try:
         return _train(context, manifest, shards_dir, shards, audio, visual, out_dir, settings, threads)
@@ -252,9 +255,13 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
     final = out_dir / "model.pt"
     if context.main:
         write_log(history, out_dir / "training.csv")
-        tmp = final.with_name("model.pt.tmp")
-        shutil.copyfile(best, tmp)
-        os.replace(tmp, final)
+        if settings.keep == "last":
+            atomic_save(model_record(model, epoch=len(history), val_accuracy=history[-1]["val_accuracy"],
+                                     settings=to_dict(settings)), final)
+        else:
+            tmp = final.with_name("model.pt.tmp")
+            shutil.copyfile(best, tmp)
+            os.replace(tmp, final)
     distributed.barrier(context)  # the others return once model.pt is there
     return final
 
