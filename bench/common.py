@@ -8,6 +8,7 @@ measured on is shared with other jobs, and a loaded CPU makes every figure small
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import platform
 import re
@@ -97,3 +98,14 @@ def offline_weights() -> None:
     """Point the weights resolver at ../shared/weights when it is there, as the Makefile does."""
     if "UNISYNC_WEIGHTS" not in os.environ and (SHARED / "weights").is_dir():
         os.environ["UNISYNC_WEIGHTS"] = str(SHARED / "weights")
+
+
+def real_clip_videos() -> list[Path]:
+    """Set up a benchmark on the real clips (quiet logging, offline weights) and list their videos,
+    or exit with a message where they are absent."""
+    logging.basicConfig(level=logging.WARNING)
+    offline_weights()
+    os.environ.setdefault("UNISYNC_OFFLINE", "1")
+    real = require_real_clips()
+    from unisync_model.corpora.folder import VIDEO_EXTENSIONS
+    return sorted(p for p in real.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)

@@ -15,8 +15,6 @@ frames / (CPU seconds of tracks + rgb + mel) ≥ 100.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import resource
 import sys
 import tempfile
@@ -25,12 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from common import machine, offline_weights, require_real_clips, table, verdict, write_section
+from common import machine, real_clip_videos, table, verdict, write_section
 
 TARGET = 100.0  # frames per CPU second, tracks + rgb + mel, LRS2-sized video
 TARGET_STAGES = ("tracks", "rgb", "mel")
 REPEAT = 5
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 
 
 def cpu_seconds() -> float:
@@ -123,13 +120,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=REPEAT, help="times the LRS2 clips are listed")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    offline_weights()
-    os.environ.setdefault("UNISYNC_OFFLINE", "1")
-    real = require_real_clips()
+    videos = real_clip_videos()
     info = machine()
     stages = available_stages(args.stages)
-    videos = sorted(p for p in real.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     sets = {"lrs2": clip_table([p for p in videos if p.name.startswith("lrs2_")], args.repeat),
             "all": clip_table(videos)}
     rows = [row for name in args.sets for row in run_set(name, sets[name], stages)]

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import logging
-import os
 import pstats
 import resource
 import subprocess
@@ -22,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, machine, offline_weights, require_real_clips, table, verdict, write_section
+from common import REPO, machine, real_clip_videos, table, verdict, write_section
 
 TARGET = 20.0
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 # where a training-free score spends its time: the functions of its steps, by qualified name
 PHASES = {
     "probe (ffprobe)": ("unisync_model/media.py", "probe"),
@@ -85,12 +82,8 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="time the command only")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    offline_weights()
-    os.environ.setdefault("UNISYNC_OFFLINE", "1")
-    real = require_real_clips()
+    videos = real_clip_videos()
     info = machine()
-    videos = sorted(p for p in real.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     sets = {"lrs2 (160 × 160)": [p for p in videos if p.name.startswith("lrs2_")], "all real clips": videos}
     rows, phases = [], {}
     with tempfile.TemporaryDirectory(prefix="unisync-bench-score-") as tmp:
