@@ -20,5 +20,6 @@ def save_png(fig, path: str | Path, dpi: int = 120) -> None:
     if fig.get_layout_engine() is None:
         fig.tight_layout()
     fig.savefig(png, format="png", dpi=dpi)
-    pyplot().close(fig)
+    if fig.canvas.manager is not None:  # made through pyplot, which holds on to it until closed
+        pyplot().close(fig)
     write_atomic(path, png.getvalue())

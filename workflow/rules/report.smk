@@ -42,7 +42,8 @@ rule job_benchmarks:
         csv=report(f"{RESULTS}/benchmarks.csv", caption="../report/benchmarks.rst", category="Benchmarks"),
         png=report(f"{RESULTS}/benchmarks.png", caption="../report/benchmarks.rst", category="Benchmarks"),
     params:
-        directory=f"{RESULTS}/benchmarks",
+        # beside the outputs: <results>/benchmarks, where every rule's benchmark file goes
+        directory=lambda wildcards, output: os.path.join(os.path.dirname(output.csv), "benchmarks"),
     log:
         f"{RESULTS}/logs/job_benchmarks.log",
     benchmark:
