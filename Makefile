@@ -1,7 +1,9 @@
 # make demo: install everything, then run the whole workflow on the embedded demo corpus.
 # make test: install everything, then run the test suite (what CI runs).
-PYTHON ?= python3.11
+# Any python3 >= 3.10 will do (make PYTHON=python3.12 picks another); the venv is built from it once.
+PYTHON ?= python3
 VENV := .venv
+PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 10)))' 2>/dev/null)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The small real model files beside the project (../shared/weights), when they are there; elsewhere
@@ -11,9 +13,16 @@ ifneq ($(SHARED_WEIGHTS),)
 export UNISYNC_WEIGHTS ?= $(abspath $(SHARED_WEIGHTS))
 endif
 
-.PHONY: install system demo test clean
+.PHONY: install system demo test clean python
 
-system:
+python:
+ifneq ($(PYTHON_OK),1)
+	$(error UniSync needs Python >= 3.10, and '$(PYTHON)' is $(if $(PYTHON_OK),$(shell $(PYTHON) --version 2>&1),not found). \
+	  Install one (Debian/Ubuntu: sudo apt-get install python3 python3-venv; or pyenv install 3.12) \
+	  and run make PYTHON=/path/to/python3.x)
+endif
+
+system: python
 	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null && $(PYTHON) -m venv --help >/dev/null \
 	  && ldconfig -p | grep -q libGL.so.1 \
 	  || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends ffmpeg espeak-ng python3-venv \
@@ -31,7 +40,7 @@ demo: install
 	@cat results/demo/table.md
 
 test: install
-	pytest -q
+	pytest -q -rs
 
 clean:
 	rm -rf results data .snakemake

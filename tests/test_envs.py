@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
+try:
+    import tomllib  # novermin (3.10 takes tomli below)
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import pytest
 import yaml
@@ -24,7 +27,7 @@ def project_extras() -> dict[str, set[str]]:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
     def leaves(name: str) -> set[str]:
-        named = [m.group(1).split(",") for r in extras[name] if (m := re.fullmatch(r"unisync\[([\w,]+)\]", r))]
+        named = [m.group(1).split(",") for r in extras[name] if (m := re.fullmatch(r"unisync-lipsync\[([\w,]+)\]", r))]
         return set().union(*(leaves(e) for group in named for e in group)) if named else {name}
 
     return {name: leaves(name) for name in extras}
@@ -75,7 +78,7 @@ def test_environments_install_extras_that_exist_and_cover_their_stage():
 
 def test_a_missing_optional_library_names_its_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)  # an import of dlib now fails as if it were absent
-    with pytest.raises(MissingDependency, match=r"pip install 'unisync\[landmarks\]'"):
+    with pytest.raises(MissingDependency, match=r"pip install 'unisync-lipsync\[landmarks\]'"):
         require("dlib")
     from unisync_model.extract.landmarks import DlibLandmarks
     from unisync_model.settings import LandmarksSettings

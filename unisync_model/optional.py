@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+DISTRIBUTION = "unisync-lipsync"  # the name on PyPI ("unisync" there is another project)
+
 # module → (pip extra, what needs it); the extras are defined in pyproject.toml
 EXTRAS = {
     "dlib": ("landmarks", "the dlib landmarks backend and the training-free scorer"),
@@ -30,5 +32,6 @@ def require(module: str) -> ModuleType:
         if error.name is None or error.name.split(".")[0] != top or top not in EXTRAS:
             raise  # something else is missing: not ours to explain
         extra, needed_by = EXTRAS[top]
-        raise MissingDependency(f"{needed_by} needs {top!r}, which is not installed: pip install 'unisync[{extra}]' "
-                                f"(or run the workflow with --use-conda, whose envs/ bring it)") from error
+        raise MissingDependency(f"{needed_by} needs {top!r}, which is not installed: pip install '{DISTRIBUTION}[{extra}]' "
+                                f"(from a clone: pip install -e '.[{extra}]'; or run the workflow with --use-conda, "
+                                f"whose envs/ bring it)") from error

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# CI: the light install. A fresh venv with only what scoring needs (the core and the `score` extra,
+# no snakemake) must give a working `unisync score` on a real clip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=$(mktemp -d)/light
+$PYTHON -m venv "$VENV"
+"$VENV/bin/pip" install --quiet '.[score]'
+if "$VENV/bin/python" -c 'import snakemake' 2>/dev/null; then
+    echo "light install: snakemake is installed, but the score extra must not bring it" >&2; exit 1
+fi
+"$VENV/bin/unisync" --help > /dev/null
+CLIP=../shared/data/clips/real/lrs2_deepavsr_00001.mp4
+if [ ! -f "$CLIP" ] || [ ! -d ../shared/weights ]; then
+    echo "light install: installed without snakemake; scoring a real clip skipped: $CLIP or ../shared/weights is absent"
+    exit 0
+fi
+OUT=$(mktemp -d)
+UNISYNC_WEIGHTS=$(cd ../shared/weights && pwd) UNISYNC_OFFLINE=1 "$VENV/bin/unisync" score "$CLIP" --out-dir "$OUT" | tee "$OUT/stdout.txt"
+test -s "$OUT/videos.csv"
+echo "light install: unisync score works without snakemake"
+rm -rf "$VENV" "$OUT"
