@@ -11,6 +11,7 @@ if "$VENV/bin/python" -c 'import snakemake' 2>/dev/null; then
     echo "light install: snakemake is installed, but the score extra must not bring it" >&2; exit 1
 fi
 "$VENV/bin/unisync" --help > /dev/null
+"$VENV/bin/unisync" --version
 CLIP=../shared/data/clips/real/lrs2_deepavsr_00001.mp4
 if [ ! -f "$CLIP" ] || [ ! -d ../shared/weights ]; then
     echo "light install: installed without snakemake; scoring a real clip skipped: $CLIP or ../shared/weights is absent"
@@ -19,5 +20,6 @@ fi
 OUT=$(mktemp -d)
 UNISYNC_WEIGHTS=$(cd ../shared/weights && pwd) UNISYNC_OFFLINE=1 "$VENV/bin/unisync" score "$CLIP" --out-dir "$OUT" | tee "$OUT/stdout.txt"
 test -s "$OUT/videos.csv"
+grep -q "AV offset: " "$OUT/stdout.txt"  # scored: the command exits non-zero when nothing was
 echo "light install: unisync score works without snakemake"
 rm -rf "$VENV" "$OUT"

@@ -126,8 +126,10 @@ def test_inputs_are_files_folders_and_lists(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "list.txt").write_text("# videos\nz/x.mkv\n\n/nowhere/w.mp4\n")
     items = expand_inputs([tmp_path / "a", tmp_path / "list.txt", tmp_path / "a" / "x.mp4"])
-    assert [(str(p.relative_to(tmp_path)) if p.is_relative_to(tmp_path) else str(p), c) for p, c in items] == [
+    assert [(str(i.path.relative_to(tmp_path)) if i.path.is_relative_to(tmp_path) else str(i.path), i.clip_id)
+            for i in items] == [
         ("a/b/y.MOV", "b/y"), ("a/x.mp4", "x"), ("z/x.mkv", "x-2"), ("/nowhere/w.mp4", "w"), ("a/x.mp4", "x-3")]
+    assert [(i.reason, i.missing) for i in items] == [(None, False)] * 3 + [("file missing", True), (None, False)]
 
 
 def test_scorer_names():
@@ -305,21 +307,37 @@ def test_shard_route_matches_the_path_route_and_merges(clips, scorer, tmp_path):
 
 
 def test_cli_score_and_fix(clips, tmp_path):
-    """`unisync score` (a subprocess) on a clip and a video without audio, then `unisync fix` with a given
-    offset, on a video without audio, and `score` without inputs."""
+    """`unisync score` (a subprocess) on a clip, a video without audio and a copy of the clip whose first
+    audio stream is silent and whose second holds the speech, then `unisync fix` with a given offset, on
+    a video without audio, and `score` without inputs."""
+    source = clips[f"{FRONTAL[0]}-5"]
     ffmpeg("-i", str(clips[FRONTAL[0]]), "-an", "-c:v", "copy", str(tmp_path / "mute.mp4"))
+    two = tmp_path / "second_stream.mp4"  # stream 0: silence (flagged default), stream 1: the speech
+    ffmpeg("-i", str(source), "-f", "lavfi", "-i", f"anullsrc=r=48000:cl=stereo:d={SECONDS}", "-map", "0:v",
+           "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", "-disposition:a:0", "default",
+           "-disposition:a:1", "0", str(two))
     out = tmp_path / "scores"
-    run = subprocess.run(["unisync", "score", str(clips[f"{FRONTAL[0]}-5"]), str(tmp_path / "mute.mp4"),
+    run = subprocess.run(["unisync", "score", str(source), str(tmp_path / "mute.mp4"), str(two),
                           "--out-dir", str(out)], env=venv_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+    assert "setPreferableTarget" not in run.stderr and "WARN" not in run.stderr  # OpenCV's start-up noise
     videos, segments = pd.read_csv(out / "videos.csv"), pd.read_csv(out / "segments.csv")
     assert list(videos.columns) == VIDEO_COLUMNS and list(segments.columns) == SEGMENT_COLUMNS
-    good, mute = videos.iloc[0], videos.iloc[1]
+    good, mute, second = videos.iloc[0], videos.iloc[1], videos.iloc[2]
+    assert run.stdout.splitlines() == [
+        f"{source}\tAV offset: {int(good['offset_frames'])}\tMin dist: {good['min_dist']:.3f}\t"
+        f"Confidence: {good['confidence']:.3f}\tscorer: training-free",
+        f"{tmp_path / 'mute.mp4'}\tno score: no audio stream\tscorer: training-free",
+        f"{two}\tAV offset: {int(second['offset_frames'])}\tMin dist: {second['min_dist']:.3f}\t"
+        f"Confidence: {second['confidence']:.3f}\tscorer: training-free",
+        f"scored 2 of 3 videos (no audio stream × 1); outputs in {out}"]
+    assert good["audio_stream"] == 0 and pd.isna(mute["audio_stream"]) and second["audio_stream"] == 1
+    assert second["offset_frames"] == good["offset_frames"] and abs(second["min_dist"] - good["min_dist"]) < 0.02
     assert good["status"] == "ok" and good["scorer"] == "training-free" and pd.isna(good["reason"])
     assert good["offset_ms"] == good["offset_frames"] * 40 and good["offset_frames"] >= 3  # audio advanced by 5
     assert good["windows"] >= SECONDS * FPS - 20 and (out / good["plot"]).stat().st_size > 10_000
     assert mute["status"] == "no score" and mute["reason"] == "no audio stream" and pd.isna(mute["offset_frames"])
-    assert pd.isna(mute["plot"]) and segments["clip_id"].tolist() == [good["clip_id"]]
+    assert pd.isna(mute["plot"]) and segments["clip_id"].tolist() == [good["clip_id"], second["clip_id"]]
     record = json.loads((out / "scores.json").read_text())
     assert record["scorer"] == "training-free" and record["description"].startswith("TRAINING-FREE")
     assert record["offsets"][0] == 15 and "audio leads" in record["convention"]
@@ -339,6 +357,10 @@ def test_cli_score_and_fix(clips, tmp_path):
     assert run.exit_code != 0 and "no audio stream" in run.output
     run = CliRunner().invoke(main, ["score", "--out-dir", str(out)])
     assert run.exit_code != 0 and "either PATHS or --manifest" in run.output
+    run = CliRunner().invoke(main, ["score", str(two), "--audio-stream", "0", "--out-dir", str(tmp_path / "s0")])
+    assert run.exit_code == 1 and "no score: silent audio (digital silence)" in run.output, run.output
+    run = CliRunner().invoke(main, ["score", str(two), "--audio-stream", "2", "--out-dir", str(tmp_path / "s2")])
+    assert run.exit_code == 1 and "no audio stream 2: the file has 2 audio streams" in run.output, run.output
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

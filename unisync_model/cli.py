@@ -1,28 +1,88 @@
 """The `unisync` command: one subcommand per pipeline step, each a thin call into the library.
 
-Stage settings arrive as a JSON object (`--settings`), the way the workflow passes a config.yaml
-section; keys left out take the defaults in unisync_model/settings.py.
+Stage settings arrive as a JSON object (`--settings`: the object itself or a file holding it), the way
+the workflow passes a config.yaml section; keys left out take the defaults in unisync_model/settings.py.
+`-v` (debug) and `-q` (warnings and errors only, no progress bars) work before or after the subcommand.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
 from unisync_model import settings as S
+from unisync_model.optional import DISTRIBUTION
 
 
 def _shards(value: str) -> list[str]:
     return [s for s in value.split(",") if s]
 
 
-@click.group()
+def _package_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """-v / -q, wherever they are given: the last one given wins (the subcommand's come after the group's)."""
+    if value:
+        logging.getLogger().setLevel(logging.DEBUG if param.name == "verbose" else logging.WARNING)
+
+
+def _verbosity_options() -> list[click.Option]:
+    return [click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, callback=_set_verbosity,
+                         help="Debug logging."),
+            click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_verbosity,
+                         help="Only warnings and errors on stderr, no progress bars (results still go to stdout).")]
+
+
+class Command(click.Command):
+    """A subcommand that also takes -v / -q after its name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.extend(_verbosity_options())
+
+
+class Group(click.Group):
+    command_class = Command
+
+
+def _settings_text(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--settings: a JSON object, or the path of a file that holds one; returned as JSON text."""
+    if not value:
+        return ""
+    source, text = "", value
+    if Path(value).expanduser().is_file():
+        source, text = f" in {value}", Path(value).expanduser().read_text(encoding="utf-8")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as err:
+        if not source and not value.lstrip().startswith(("{", "[")):
+            raise click.BadParameter(f"neither a JSON object nor a readable file: {value!r}") from None
+        raise click.BadParameter(f"not valid JSON{source}: {err}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter(f"must be a JSON object ({{...}}){source}, not {type(parsed).__name__}")
+    return text
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_package_version(), "-V", "--version", prog_name="unisync",
+                      message=f"%(prog)s %(version)s ({DISTRIBUTION}, Python {sys.version.split()[0]})")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr, no progress bars.")
+def main(verbose: bool, quiet: bool) -> None:
     """UniSync: audio-visual synchronisation experts for any audio and visual representation."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when logging was configured before (basicConfig does nothing then)
 
 
 @main.command("demo-corpus")
@@ -50,8 +110,6 @@ def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, 
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="clips.parquet to write.")
 def manifest(recipe: str, root: Path, shards: int, options_json: str, threads: int, out: Path) -> None:
     """List a corpus's clips with speaker, split, shard, media facts and status."""
-    import json
-
     from unisync_model.manifest import build_manifest, summary, write_manifest
     clips = build_manifest(recipe, root, shards, json.loads(options_json), threads)
     write_manifest(clips, out)
@@ -68,7 +126,8 @@ manifest_option = click.option("--manifest", "manifest_path", type=click.Path(ex
                                required=True)
 shard_option = click.option("--shard", required=True, help="Shard name, e.g. 000.")
 out_option = click.option("--out", type=click.Path(path_type=Path), required=True)
-settings_option = click.option("--settings", "settings_json", default="", help="Stage settings as JSON.")
+settings_option = click.option("--settings", "settings_json", default="", callback=_settings_text,
+                               help="Stage settings: a JSON object, or a JSON file's path.")
 tracks_option = click.option("--tracks", "tracks_path", type=click.Path(exists=True, path_type=Path), required=True)
 
 
@@ -76,10 +135,11 @@ tracks_option = click.option("--tracks", "tracks_path", type=click.Path(exists=T
 @manifest_option
 @shard_option
 @out_option
-def audio(manifest_path: Path, shard: str, out: Path) -> None:
-    """Decode every clip's audio to 16 kHz mono."""
+@settings_option
+def audio(manifest_path: Path, shard: str, out: Path, settings_json: str) -> None:
+    """Decode every clip's audio to 16 kHz mono (the default stream, or the first that is not silent)."""
     from unisync_model.extract.audio import extract_audio
-    extract_audio(_shard_clips(manifest_path, shard), out)
+    extract_audio(_shard_clips(manifest_path, shard), out, S.parse_json(S.AudioSettings, settings_json))
 
 
 @main.command()
@@ -190,8 +250,6 @@ def _combination(f):
 def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir, settings_json, threads,
           seed) -> None:
     """Train one audio × visual combination (resumes from out-dir/checkpoints/last.pt)."""
-    import dataclasses
-
     from unisync_model.train import train as train_model
     settings = S.parse_json(S.TrainSettings, settings_json)
     if seed is not None:
@@ -283,8 +341,6 @@ def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clip
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True)
 def ablation_table_command(spec_json: str, corpus: str, visual: str, md: Path, csv_path: Path) -> None:
     """Paper Table V: accuracy per cross-speaker share and per margins, for each audio representation."""
-    import json
-
     from unisync_model.ablation import ablation_table, write_ablation_table
     spec = json.loads(spec_json)
     write_ablation_table(ablation_table(spec["rows"], spec["metrics"]), corpus, visual, md, csv_path)
@@ -303,7 +359,11 @@ def visualize(clip_id: str, results_dir: Path, out_dir: Path | None, rows: int) 
     draw(results_dir, clip_id, out_dir or results_dir / "visualize", rows)
 
 
-@main.command()
+@main.command(epilog="Columns named after syncnet_python's are on the scorer's own scale (scores.json's `columns` "
+                     "says which): min_dist (LSE-D) and confidence (LSE-C) lie in 0-2 for training-free and unisync "
+                     "(distances sqrt(2 - 2 r), sqrt(2 - 2 p_sync)); syncnet gives SyncNet's own (LSE-D about 5-10, "
+                     "LSE-C 0-12). Exit status: 0 when every path given exists and at least one video was scored, "
+                     "1 otherwise (a missing path, nothing scored), 2 for a usage error.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out-dir", type=click.Path(path_type=Path), required=True,
               help="Where videos.csv, segments.csv, scores.json and plots/ go.")
@@ -314,30 +374,53 @@ def visualize(clip_id: str, results_dir: Path, out_dir: Path | None, rows: int) 
 @click.option("--model", "model_path", default=None,
               help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
 @settings_option
+@click.option("--audio-stream", type=click.IntRange(min=0), default=None,
+              help="Score audio stream N (0: the file's first audio stream; ffmpeg's 0:a:N). Default: the default "
+                   "stream, or when it is silent or absent the first other that is not silent.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="A PNG per scored video.")
 @click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Score a shard of a corpus from its extraction shards instead of PATHS (with --shard, --shards-dir).")
 @click.option("--shard", default=None)
 @click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), default=None)
-def score(paths, out_dir, scorer_name, model_path, settings_json, plots, manifest_path, shard, shards_dir) -> None:
+def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, plots, manifest_path, shard,
+          shards_dir) -> None:
     """Audio-visual offset, confidence and minimum distance of videos (files, folders, or .txt lists of
     videos), per face segment and per video. Offset > 0: the audio leads the video (syncnet_python's
-    sign); `unisync fix --offset N` undoes it. A video without a score gets a reason instead."""
+    sign); `unisync fix --offset N` undoes it. A video without a score gets a reason instead.
+
+    Prints one tab-separated line per video to stdout as it is scored (path, AV offset, min dist,
+    confidence, scorer; or `no score: <reason>`), then a summary line; logs and progress go to stderr."""
+    from unisync_model.progress import write_line
     from unisync_model.score import (score_shard, score_videos, scorer_from_settings, settings_from_json,
-                                     write_outputs)
+                                     summary_line, write_outputs)
     if bool(paths) == bool(manifest_path):
         raise click.UsageError("give either PATHS or --manifest with --shard and --shards-dir")
     if manifest_path and not (shard and shards_dir):
         raise click.UsageError("--manifest needs --shard and --shards-dir")
     settings = settings_from_json(settings_json)
+    if audio_stream is not None:
+        if manifest_path:
+            raise click.UsageError("--audio-stream chooses among a video's streams; the shards hold one already "
+                                   "(config.yaml's audio.stream chose it)")
+        settings = dataclasses.replace(settings, audio_stream=audio_stream)
     try:
         scorer = scorer_from_settings(scorer_name, model_path, settings)
     except (ValueError, FileNotFoundError) as err:
         raise click.UsageError(str(err)) from None
     logging.getLogger("unisync").info("scorer: %s", scorer.description)
-    results = (score_shard(manifest_path, shard, shards_dir, scorer, settings) if manifest_path
-               else score_videos(paths, scorer, settings))
-    write_outputs(results, out_dir, scorer, plots)
+    if manifest_path:
+        results = score_shard(manifest_path, shard, shards_dir, scorer, settings)
+        for result in results:
+            write_line(result.line())
+    else:
+        results = score_videos(paths, scorer, settings, on_result=lambda result: write_line(result.line()))
+    counts = write_outputs(results, out_dir, scorer, plots)
+    click.echo(summary_line(counts, out_dir))
+    if counts["missing"]:
+        raise click.ClickException(f"{len(counts['missing'])} path(s) given do not exist: "
+                                   + ", ".join(counts["missing"][:10]) + (" …" if len(counts["missing"]) > 10 else ""))
+    if counts["scored"] == 0:
+        raise click.ClickException("no video found" if not results else "no video could be scored")
 
 
 @main.command("score-merge")
@@ -364,8 +447,6 @@ def score_merge(dirs, out_dir: Path) -> None:
               help="Write the shift into the audio samples (AAC) instead of timestamps / an MP4 edit list.")
 def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, reencode_audio) -> None:
     """Copy VIDEO to OUT with the audio shifted to undo its offset; the video stream is not re-encoded."""
-    import json
-
     from unisync_model.fix_sync import FixError, fix_video
     from unisync_model.score import scorer_from_settings, settings_from_json
     settings = settings_from_json(settings_json)

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -46,6 +46,10 @@ class VideoInfo:
     audio_channels: int | None = None
     audio_codec: str | None = None
     video_stream: int = 0  # index of the video stream in the file (cover pictures are not it)
+    # The audio streams (of the audio file, when it is separate): their stream indices in file order, so
+    # audio_streams[N] is ffmpeg's `0:a:N`; and N of the default one, which the audio_* facts describe
+    audio_streams: tuple[int, ...] = ()
+    audio_default: int | None = None  # ffprobe's disposition.default (the first flagged), else 0
 
 
 def _url(path: str | Path) -> str:
@@ -184,7 +188,9 @@ def _probe(path: str | Path, audio_path: str | Path | None) -> VideoInfo:
             streams = _ffprobe(audio_path).get("streams", [])
         except MediaError as err:
             raise MediaError(f"audio {err}") from None  # "audio file missing", "audio unreadable: …"
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    default = _default_audio(audios)
+    audio = audios[default] if audios else None
     a = audio or {}
     return VideoInfo(
         width=width, height=height, duration=duration, has_audio=audio is not None, rotation=rotation,
@@ -194,7 +200,14 @@ def _probe(path: str | Path, audio_path: str | Path | None) -> VideoInfo:
         audio_seconds=_seconds(audio, duration) if audio else None,
         audio_rate=_int(a.get("sample_rate")), audio_channels=_int(a.get("channels")),
         audio_codec=a.get("codec_name"),
-        video_stream=_int(video.get("index")) or 0)
+        video_stream=_int(video.get("index")) or 0,
+        audio_streams=tuple(int(s.get("index", k)) for k, s in enumerate(audios)),
+        audio_default=default if audios else None)
+
+
+def _default_audio(audios: list[dict]) -> int:
+    """N (as in `0:a:N`) of the stream a player would play: the first flagged default, else the first."""
+    return next((k for k, s in enumerate(audios) if s.get("disposition", {}).get("default")), 0)
 
 
 def frame_size(info: VideoInfo, width: int | None = None) -> tuple[int, int]:
@@ -242,12 +255,13 @@ def video_frames(path: str | Path, width: int | None = None, height: int | None 
             raise MediaError(f"video decoding failed: {_reason(errors.read().decode(errors='replace'), path)}")
 
 
-def audio_samples(path: str | Path) -> np.ndarray:
-    """The first audio stream as 16 kHz mono float32 in [-1, 1], starting at the file's t = 0 (a stream
-    that starts late is padded with silence, so it stays in sync with video_frames)."""
+def audio_samples(path: str | Path, stream: int = 0) -> np.ndarray:
+    """Audio stream `stream` (ffmpeg's `0:a:N`: the first by default) as 16 kHz mono float32 in [-1, 1],
+    starting at the file's t = 0 (a stream that starts late is padded with silence, so it stays in sync
+    with video_frames)."""
     if not Path(path).is_file():
         raise MediaError("file missing" if not Path(path).exists() else "unreadable: not a regular file")
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", _url(path), "-map", "0:a:0",
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", _url(path), "-map", f"0:a:{int(stream)}",
            "-af", f"aresample={SAMPLE_RATE}:async=1:first_pts=0", "-ac", "1", "-f", "s16le", "pipe:"]
     try:
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=AUDIO_TIMEOUT)
@@ -263,6 +277,68 @@ def audio_samples(path: str | Path) -> np.ndarray:
     if len(result.stdout) < 2:
         raise MediaError("no audio samples")
     return np.frombuffer(result.stdout[: len(result.stdout) // 2 * 2], np.int16).astype(np.float32) / 32768.0
+
+
+def level_dbfs(samples: np.ndarray) -> float:
+    """RMS level of a whole signal, dBFS (−200 for an empty or all-zero one); scorers.level_dbfs's formula,
+    here so the audio stage need not import the scorers (torch)."""
+    x = np.asarray(samples, np.float64)
+    return float(20 * np.log10(np.sqrt((x ** 2).mean()) + 1e-10)) if len(x) else -200.0
+
+
+class SpeechAudio(NamedTuple):
+    samples: np.ndarray  # 16 kHz mono float32, as audio_samples gives
+    stream: int  # N of the stream decoded (ffmpeg's `0:a:N`: 0 is the first audio stream of the file)
+    tried: tuple[int, ...]  # N of every stream decoded, in the order tried (the last failing ones included)
+
+
+def _audio_streams(path: str | Path, info: VideoInfo | None) -> tuple[tuple[int, ...], int]:
+    """(stream indices of the audio streams, N of the default) from `info` or ffprobe (which, unlike
+    probe, also reads audio-only files such as a corpus's .wav)."""
+    if info is not None:
+        return info.audio_streams, info.audio_default or 0
+    audios = [s for s in _ffprobe(path).get("streams", []) if s.get("codec_type") == "audio"]
+    return tuple(int(s.get("index", k)) for k, s in enumerate(audios)), _default_audio(audios)
+
+
+def speech_audio(path: str | Path, stream: int | None = None, silence_dbfs: float = -55.0,
+                 info: VideoInfo | None = None) -> SpeechAudio:
+    """The audio to score or train on, for files whose default audio stream may be silent while another
+    holds the speech (issue 12). `stream` N (ffmpeg's `0:a:N`, 0-based among the audio streams) decodes
+    exactly that one; None decodes the default stream, then, while the result is silent (RMS below
+    `silence_dbfs`) or fails to decode, the others in file order, and returns the first that is not
+    silent; when all are silent, the default's samples (the first decodable stream's if the default
+    failed), so the caller reports silent audio. `info`: probe's facts of `path`, saving an ffprobe run.
+    MediaError: no audio stream, no stream N (naming those there are), or no stream decodes."""
+    if not Path(path).is_file():
+        raise MediaError("file missing" if not Path(path).exists() else "unreadable: not a regular file")
+    indices, default = _audio_streams(path, info)
+    if not indices:
+        raise MediaError("no audio stream")
+    if stream is not None:
+        if not 0 <= stream < len(indices):
+            listing = ", ".join(f"{n} (stream #{i}{', default' if n == default else ''})"
+                                for n, i in enumerate(indices))
+            raise MediaError(f"no audio stream {stream}: the file has {len(indices)} audio "
+                             f"stream{'s' if len(indices) > 1 else ''}: {listing}")
+        return SpeechAudio(audio_samples(path, stream), stream, (stream,))
+    order = [default] + [n for n in range(len(indices)) if n != default]
+    tried: list[int] = []
+    fallback: tuple[np.ndarray, int] | None = None  # the stream returned when all are silent
+    first_error: MediaError | None = None
+    for n in order:
+        tried.append(n)
+        try:
+            samples = audio_samples(path, n)
+        except MediaError as err:
+            first_error = first_error or err
+            continue
+        if level_dbfs(samples) >= silence_dbfs:
+            return SpeechAudio(samples, n, tuple(tried))
+        fallback = fallback or (samples, n)
+    if fallback is None:
+        raise first_error
+    return SpeechAudio(fallback[0], fallback[1], tuple(tried))
 
 
 def run(cmd: list[str]) -> None:

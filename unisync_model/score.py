@@ -48,18 +48,18 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from unisync_model.corpora.folder import VIDEO_EXTENSIONS
 from unisync_model.extract.stage import SkipClip
 from unisync_model.figures import save_png
-from unisync_model.media import MediaError, audio_samples, probe
+from unisync_model.media import MediaError, probe, speech_audio
 from unisync_model.progress import progress
+from unisync_model.score_inputs import expand_inputs
 from unisync_model.scorers import (SAMPLES_PER_FRAME, ClipData, NoScore, Scorer, StageSettings, TrainingFreeSettings,
                                    level_dbfs, make_scorer)
 from unisync_model.settings import FPS, TracksSettings
@@ -68,7 +68,6 @@ from unisync_model.sync_metrics import VSHIFT, calc_pdist, syncnet_lse
 log = logging.getLogger(__name__)
 
 MS_PER_FRAME = 1000.0 / FPS
-LIST_SUFFIXES = (".txt", ".lst", ".list")
 OK = "ok"
 NO_SCORE = "no score"
 CONVENTION = ("offset_frames > 0: the audio leads the video (heard before the mouth moves); < 0: the audio lags. "
@@ -88,6 +87,7 @@ VIDEO_COLUMNS = [
     "segments_scored",  # of those, with a score
     "windows",  # windows pooled into the curve
     "frames",  # 25 fps frames of the video (0 when it was not decoded)
+    "audio_stream",  # N of the audio stream scored (ffmpeg's 0:a:N); empty when none was decoded
     "plot",  # the plot's path relative to the output folder (empty without a score)
 ]
 SEGMENT_COLUMNS = [
@@ -106,6 +106,7 @@ class ScoreSettings(StageSettings):
     the settings of the stages a scorer computes from the video, and these."""
 
     silence_dbfs: float = -55.0  # a video (or segment) quieter than this is "silent audio"
+    audio_stream: int | None = None  # audio stream N (0:a:N); None: the default, or the first that is not silent
     batch_size: int = 256  # windows per forward pass (unisync)
     tracks: TracksSettings = field(default_factory=TracksSettings)
     training_free: TrainingFreeSettings = field(default_factory=TrainingFreeSettings)
@@ -161,20 +162,29 @@ class VideoScore:
     min_dist: float | None = None
     confidence: float | None = None
     frames: int = 0
+    audio_stream: int | None = None
     segments: list[SegmentScore] = field(default_factory=list)
     curve: np.ndarray | None = None
     plot: str = ""
+    missing: bool = False  # a path the user named that does not exist (score_inputs.py)
 
     @property
     def ok(self) -> bool:
         return self.reason is None
+
+    def line(self) -> str:
+        """One tab-separated line, syncnet_python's words: what `unisync score` prints per video."""
+        if not self.ok:
+            return f"{self.video}\tno score: {self.reason}\tscorer: {self.scorer}"
+        return (f"{self.video}\tAV offset: {self.offset:d}\tMin dist: {self.min_dist:.3f}\t"
+                f"Confidence: {self.confidence:.3f}\tscorer: {self.scorer}")
 
     def row(self) -> dict:
         return {"video": self.video, "clip_id": self.clip_id, "scorer": self.scorer,
                 **_numbers(self.reason, self.offset, self.confidence, self.min_dist),
                 "segments": len(self.segments), "segments_scored": sum(s.reason is None for s in self.segments),
                 "windows": sum(s.windows for s in self.segments if s.reason is None), "frames": self.frames,
-                "plot": self.plot}
+                "audio_stream": self.audio_stream, "plot": self.plot}
 
     def record(self) -> dict:
         out = self.row()
@@ -211,7 +221,7 @@ def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence
     """Score a prepared clip: each face segment on its own (syncnet_lse), and the video on the pooled
     windows of its scored segments."""
     result = VideoScore(video=video or clip.path or clip.clip_id, clip_id=clip.clip_id, scorer=scorer.name,
-                        frames=clip.frames)
+                        frames=clip.frames, audio_stream=clip.audio_stream)
     pooled = []
     for index, seg in enumerate(scorer.embed(clip)):
         score = SegmentScore(index, seg.start, seg.stop, reason=seg.reason, window=scorer.window,
@@ -258,8 +268,9 @@ def silence_reason(samples: np.ndarray, silence_dbfs: float) -> str | None:
 
 
 class VideoLoader:
-    """Everything a scorer reads about a video, computed from the file: probe → audio (stream?
-    silent?) → the speaking face's track → the scorer's own inputs. Raises NoScore with the reason."""
+    """Everything a scorer reads about a video, computed from the file: probe → audio (which stream:
+    media.speech_audio; silent?) → the speaking face's track → the scorer's own inputs. Raises NoScore
+    with the reason."""
 
     def __init__(self, scorer: Scorer, settings: ScoreSettings):
         self.scorer, self.settings = scorer, settings
@@ -277,12 +288,13 @@ class VideoLoader:
             info = probe(path)
             if not info.has_audio:
                 raise NoScore("no audio stream")
-            samples = audio_samples(path)
-            reason = silence_reason(samples, self.settings.silence_dbfs)
+            audio = speech_audio(path, self.settings.audio_stream, self.settings.silence_dbfs, info=info)
+            reason = silence_reason(audio.samples, self.settings.silence_dbfs)
             if reason:
-                raise NoScore(reason)
+                raise NoScore(reason + (f" in all {len(audio.tried)} audio streams" if len(audio.tried) > 1 else ""))
             track, _ = track_clip(path, self.detector(), self.settings.tracks)
-            clip = ClipData(clip_id=clip_id, path=str(path), track=track, samples=samples)
+            clip = ClipData(clip_id=clip_id, path=str(path), track=track, samples=audio.samples,
+                            audio_stream=audio.stream)
             self.scorer.prepare(clip)
         except (MediaError, SkipClip) as err:
             raise NoScore(str(err)) from None
@@ -308,46 +320,21 @@ def score_video(path: str | Path, scorer: Scorer, settings: ScoreSettings | None
         return failed(str(path), clip_id, scorer.name, f"error: {type(err).__name__}: {err}")
 
 
-# ------------------------------------------------------------------------------------------- inputs
-
-def _list_file(path: Path) -> list[Path]:
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            entry = Path(line).expanduser()
-            out.append(entry if entry.is_absolute() else path.parent / entry)
-    return out
-
-
-def expand_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
-    """(video path, unique clip id) for each video named: a file (any name: what is not a video gets
-    its reason later), a folder (its video files, recursively; ids are the relative paths without
-    extension), or a list file (.txt, .lst, .list: one path per line)."""
-    items: list[tuple[Path, str]] = []
-    for given in paths:
-        given = Path(given)
-        if given.is_dir():
-            for f in sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS):
-                items.append((f, f.relative_to(given).with_suffix("").as_posix()))
-        elif given.is_file() and given.suffix.lower() in LIST_SUFFIXES:
-            items += [item for entry in _list_file(given) for item in expand_inputs([entry])]
-        else:
-            items.append((given, given.stem or given.name or "video"))
-    seen: Counter[str] = Counter()
-    unique = []
-    for path, clip_id in items:
-        seen[clip_id] += 1
-        unique.append((path, clip_id if seen[clip_id] == 1 else f"{clip_id}-{seen[clip_id]}"))
-    return unique
-
-
-def score_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSettings | None = None) -> list[VideoScore]:
+def score_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSettings | None = None,
+                 on_result: Callable[[VideoScore], None] | None = None) -> list[VideoScore]:
+    """Every video named by `paths` (files, folders, list files: score_inputs.py), in order; an entry
+    that cannot be read or does not exist gets its reason. `on_result` sees each result as it comes."""
     settings = settings or ScoreSettings()
     loader = VideoLoader(scorer, settings)
-    items = expand_inputs(paths)
-    return [score_video(path, scorer, settings, clip_id, loader)
-            for path, clip_id in progress(items, desc=f"score ({scorer.name})", unit="video")]
+    results = []
+    for item in progress(expand_inputs(paths), desc=f"score ({scorer.name})", unit="video"):
+        result = (failed(str(item.path), item.clip_id, scorer.name, item.reason) if item.reason
+                  else score_video(item.path, scorer, settings, item.clip_id, loader))
+        result.missing = item.missing
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
 
 
 def shard_clips(manifest: str | Path, shard: str, shards_dir: str | Path, scorer: Scorer,
@@ -378,7 +365,8 @@ def shard_clips(manifest: str | Path, shard: str, shards_dir: str | Path, scorer
             yield clip_id, path, reason
             continue
         clip = ClipData(clip_id=clip_id, path=path, track=readers["tracks"].read(clip_id), samples=samples,
-                        arrays={s: readers[s].read(clip_id) for s in stages if s not in ("audio", "tracks")})
+                        arrays={s: readers[s].read(clip_id) for s in stages if s not in ("audio", "tracks")},
+                        audio_stream=readers["audio"].info(clip_id).get("stream"))
         yield clip_id, path, clip
 
 
@@ -464,10 +452,11 @@ def write_outputs(results: list[VideoScore], out_dir: str | Path, scorer: Scorer
     segments = pd.DataFrame([s.row(r) for r in results for s in r.segments], columns=SEGMENT_COLUMNS)
     for table in (videos, segments):  # whole frames stay integers next to the empty cells of "no score" rows
         table["offset_frames"] = table["offset_frames"].astype("Int64")
+    videos["audio_stream"] = videos["audio_stream"].astype("Int64")
     videos.to_csv(out_dir / "videos.csv", index=False)
     segments.to_csv(out_dir / "segments.csv", index=False)
     record = {"scorer": scorer.name, "description": scorer.description, "convention": CONVENTION, "vshift": VSHIFT,
-              "fps": FPS, "offsets": [VSHIFT - j for j in range(2 * VSHIFT + 1)],
+              "fps": FPS, "offsets": [VSHIFT - j for j in range(2 * VSHIFT + 1)], "columns": column_notes(scorer),
               "videos": [r.record() for r in results]}
     tmp = out_dir / "scores.json.tmp"
     tmp.write_text(json.dumps(record, indent=1, allow_nan=False))
@@ -480,9 +469,26 @@ def write_outputs(results: list[VideoScore], out_dir: str | Path, scorer: Scorer
     return counts
 
 
+def column_notes(scorer: Scorer) -> dict:
+    """What the columns of videos.csv and segments.csv hold; confidence and min_dist borrow
+    syncnet_python's names but are on the scorer's own scale."""
+    return {"offset_frames": CONVENTION, "offset_ms": "offset_frames × 40 ms",
+            "min_dist": f"{scorer.name}: {scorer.min_dist_scale}",
+            "confidence": f"{scorer.name}: {scorer.confidence_scale}",
+            "status": f"{OK!r}, or {NO_SCORE!r} with the reason in `reason`"}
+
+
 def summary(results: list[VideoScore]) -> dict:
     reasons = Counter(r.reason.split(":")[0].split(" (")[0] for r in results if not r.ok)
-    return {"videos": len(results), "scored": sum(r.ok for r in results), "reasons": dict(reasons.most_common())}
+    return {"videos": len(results), "scored": sum(r.ok for r in results), "reasons": dict(reasons.most_common()),
+            "missing": [r.video for r in results if r.missing]}
+
+
+def summary_line(counts: dict, out_dir: str | Path) -> str:
+    """The last line `unisync score` prints: how many videos got a score, and why the others did not."""
+    why = ", ".join(f"{reason} × {n}" for reason, n in counts["reasons"].items())
+    return (f"scored {counts['scored']} of {counts['videos']} videos" + (f" ({why})" if why else "")
+            + f"; outputs in {out_dir}")
 
 
 def merge_outputs(dirs: Iterable[str | Path], out_dir: str | Path) -> int:
@@ -514,5 +520,6 @@ def settings_from_json(text: str | None) -> ScoreSettings:
 
 
 __all__ = ["CONVENTION", "SEGMENT_COLUMNS", "VIDEO_COLUMNS", "ScoreSettings", "SegmentScore", "VideoLoader",
-           "VideoScore", "expand_inputs", "merge_outputs", "plot_video", "score_clip", "score_shard",
-           "score_video", "score_videos", "scorer_from_settings", "settings_from_json", "write_outputs"]
+           "VideoScore", "column_notes", "expand_inputs", "merge_outputs", "plot_video", "score_clip", "score_shard",
+           "score_video", "score_videos", "scorer_from_settings", "settings_from_json", "summary_line",
+           "write_outputs"]

@@ -57,6 +57,7 @@ import scipy.signal
 
 from unisync_model.extract.stage import SkipClip
 from unisync_model.extract.tracks import segments_of
+from unisync_model.media import level_dbfs
 from unisync_model.settings import (FPS, SAMPLE_RATE, WINDOW_FRAMES, HubertSettings, LandmarksSettings, MelSettings,
                                     ParsingSettings, RgbSettings, TdmmSettings)
 
@@ -79,6 +80,7 @@ class ClipData:
     track: np.ndarray | None = None
     samples: np.ndarray | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    audio_stream: int | None = None  # N of the audio stream the samples came from (ffmpeg's 0:a:N), if known
 
     @property
     def frames(self) -> int:
@@ -112,6 +114,9 @@ class Scorer(Protocol):
     description: str  # what it compares and what its distance is: written into every output
     window: int  # frames one window spans (for placing per-window values on the time line)
     normalise: bool  # L2-normalise the embeddings before the distances (syncnet_lse's flag)
+    # the scale of the columns named after syncnet_python's (min_dist = LSE-D, confidence = LSE-C)
+    min_dist_scale: str
+    confidence_scale: str
     needs: tuple[str, ...]  # stages read from shards (besides the manifest): "tracks", "audio", …
     needs_video: bool  # reads the video itself even when the shards are given
 
@@ -126,12 +131,6 @@ def frame_dbfs(samples: np.ndarray, frames: int) -> np.ndarray:
     """RMS level (dBFS) of each video frame's 640 samples, for the first `frames` frames."""
     x = np.asarray(samples, np.float64)[:frames * SAMPLES_PER_FRAME].reshape(frames, SAMPLES_PER_FRAME)
     return 20 * np.log10(np.sqrt((x ** 2).mean(axis=1)) + 1e-10)
-
-
-def level_dbfs(samples: np.ndarray) -> float:
-    """RMS level of a whole signal, dBFS (−200 for an empty or all-zero one)."""
-    x = np.asarray(samples, np.float64)
-    return float(20 * np.log10(np.sqrt((x ** 2).mean()) + 1e-10)) if len(x) else -200.0
 
 
 def zero_phase(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
@@ -196,6 +195,8 @@ class TrainingFreeScorer:
 
     name = "training-free"
     normalise = False  # the windows are unit vectors already (zero where flat or silent)
+    min_dist_scale = "0 to 2: sqrt(2 - 2r) of the best shift's windows, r their correlation (1 = uncorrelated)"
+    confidence_scale = "0 to 2: median minus minimum of the distance curve (higher: the best shift stands out)"
     needs = ("tracks", "audio", "landmarks")
     needs_video = False
 
@@ -287,6 +288,8 @@ class UniSyncScorer:
 
     name = "unisync"
     normalise = True  # sync_metrics: Euclidean distance of L2-normalised embeddings = sqrt(2 − 2 p_sync)
+    min_dist_scale = "0 to 2: sqrt(2 - 2 p_sync) at the best shift (0: p_sync = 1, 1.41: p_sync = 0); not SyncNet's"
+    confidence_scale = "0 to 2: median minus minimum of the distance curve (higher: the best shift stands out)"
     window = WINDOW_FRAMES
     needs_video = False
 
@@ -376,6 +379,10 @@ class SyncNetScorer:
 
     name = "syncnet"
     normalise = False  # SyncNet's own Euclidean distance, as syncnet_python
+    min_dist_scale = ("SyncNet's Euclidean distance at the best shift (LSE-D, unbounded; lower is better; "
+                      "syncnet_python's example video: 5.353)")
+    confidence_scale = ("SyncNet's median minus minimum distance (LSE-C, >= 0; higher is better; "
+                        "syncnet_python's example video: 10.021)")
     window = WINDOW_FRAMES
     needs = ("tracks", "audio")
     needs_video = True  # its 224 × 224 face crops are not a stage: they come from the video

@@ -22,6 +22,12 @@ WINDOW_FRAMES = 5
 
 
 @dataclass(frozen=True)
+class AudioSettings:
+    stream: int | None = None  # audio stream N (ffmpeg's `0:a:N`); None: the default, or the first not silent
+    silence_dbfs: float = -55.0  # a stream quieter than this (RMS) counts as silent when choosing one
+
+
+@dataclass(frozen=True)
 class TracksSettings:
     detector: str = "yunet"
     weights: str = "face_detection_yunet_2023mar.onnx"  # a name the weights resolver knows, or a path

@@ -186,9 +186,12 @@ def study_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSet
     loader = VideoLoader(scorer, settings)
     categories = categories or {}
     trials: list[Trial] = []
-    for path, clip_id in progress(expand_inputs(paths), desc=f"shift study ({scorer.name})", unit="video"):
+    for item in progress(expand_inputs(paths), desc=f"shift study ({scorer.name})", unit="video"):
+        path, clip_id = item.path, item.clip_id
         category = categories.get(Path(path).stem, UNKNOWN)
         try:
+            if item.reason:
+                raise NoScore(item.reason)
             clip = loader(path, clip_id)
             if seconds > 0:
                 clip = first_seconds(clip, seconds)

@@ -3,13 +3,14 @@
 Order: a path given in config → each directory of $UNISYNC_WEIGHTS (':'-separated) → the cache
 directory ($UNISYNC_CACHE, else ~/.cache/unisync/weights) → the upstream address, checked against a
 pinned sha256, unless $UNISYNC_OFFLINE is set. With none of them, the error names the file and the
-places it was looked for.
+places it was looked for. $UNISYNC_WEIGHTS_URL, a mirror's base URL, replaces every upstream address
+by <base>/<name> (a cluster's local mirror; the tests' local server); the sha256 check stays.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,26 +96,47 @@ def resolve(name_or_path: str) -> Path:
         looked.append(str(candidate))
     known = KNOWN.get(name)
     if known is not None and not os.environ.get("UNISYNC_OFFLINE"):
+        url = source_url(name, known)
         try:
-            return _download(name, known)
+            return _download(name, url, known.sha256)
         except OSError as err:
-            looked.append(f"{known.url} ({err})")
+            looked.append(f"{url} ({err})")
     hint = f" ({known.what}; upstream {known.url})" if known else ""
     raise WeightsNotFound(
         f"model file {name!r}{hint} not found. Looked in: {', '.join(looked)}. Put it in one of "
         f"$UNISYNC_WEIGHTS's directories or {cache_dir()}, or give its path in config.yaml.")
 
 
-def _download(name: str, known: KnownWeights) -> Path:
-    target = cache_dir() / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(name + ".part")
-    with urllib.request.urlopen(known.url, timeout=30) as response, open(tmp, "wb") as out:
-        while block := response.read(1 << 20):
-            out.write(block)
-    actual = sha256_of(tmp)
-    if actual != known.sha256:
-        tmp.unlink()
-        raise OSError(f"sha256 mismatch for {name}: got {actual}, expected {known.sha256}")
-    os.replace(tmp, target)
-    return target
+def source_url(name: str, known: KnownWeights) -> str:
+    """Where a known file is fetched from: <$UNISYNC_WEIGHTS_URL>/<name> when set, else upstream."""
+    mirror = os.environ.get("UNISYNC_WEIGHTS_URL", "").rstrip("/")
+    return f"{mirror}/{name}" if mirror else known.url
+
+
+def _download(name: str, url: str, sha256: str) -> Path:
+    """Fetch url into the cache as name, checked against sha256; any failure is an OSError."""
+    import pooch  # only a download needs it (and requests behind it)
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    web = url.startswith(("http://", "https://"))
+    # Many shard jobs may start at once on an empty cache. pooch (>= 1.6) makes that safe: its
+    # stream_download writes into `temporary_file(path=str(fname.parent))`, i.e.
+    # tempfile.NamedTemporaryFile(delete=False, dir=<the cache dir>), a unique name per job, checks
+    # the hash there, then `shutil.move(tmp, str(fname))`, an os.rename on one filesystem, which
+    # replaces the target atomically; a `finally` removes the temporary file on any failure. So
+    # no job reads a partial file, and the last rename wins with the same bytes.
+    try:
+        fetched = pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=name, path=cache_dir(),
+                                 downloader=pooch.HTTPDownloader(timeout=30) if web else None,
+                                 progressbar=False)
+    except ValueError as err:  # a hash mismatch; an unsupported URL (requests' bad URLs too)
+        if "does not match the known hash" not in str(err):
+            raise OSError(str(err)) from err
+        got = re.search(r"but got (\w+)", str(err))
+        raise OSError(f"sha256 mismatch for {name}: got {got.group(1) if got else '?'}, "
+                      f"expected {sha256}") from err
+    path = Path(fetched)
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)  # the temporary file was private (mkstemp's 0600); a cache shared by a group is not
+    return path

@@ -47,6 +47,16 @@ class YuNetDetector:
         self._detector = None
         self._size: tuple[int, int] | None = None
 
+    def _create(self, size: tuple[int, int]):
+        """The detector, made with OpenCV's log at errors only: its dnn engine warns on every run
+        that it has no preferable target ("setPreferableTarget … not supported"), which says nothing."""
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+        try:
+            return cv2.FaceDetectorYN.create(self.model, "", size, self.settings.score_threshold)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """Faces in one BGR frame: N × 15 (x1, y1, x2, y2, 10 keypoint coordinates, score), frame pixels."""
         height, width = frame.shape[:2]
@@ -54,7 +64,7 @@ class YuNetDetector:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         if size != self._size:
             if self._detector is None:
-                self._detector = cv2.FaceDetectorYN.create(self.model, "", size, self.settings.score_threshold)
+                self._detector = self._create(size)
             self._detector.setInputSize(size)
             self._size = size
         small = frame if scale == 1.0 else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)

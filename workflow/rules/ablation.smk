@@ -9,25 +9,24 @@ rule train_variant:
     output:
         model=f"{RESULTS}/ablation/{{audio}}_{{visual}}_{{variant}}/seed{{seed}}/model.pt",
         log_csv=f"{RESULTS}/ablation/{{audio}}_{{visual}}_{{variant}}/seed{{seed}}/training.csv",
-    params:
-        settings=variant_train_settings,
-        shards=",".join(SHARDS),
-        shards_dir=f"{RESULTS}/shards",
-        out_dir=subpath(output.model, parent=True),
-        command=TRAIN_COMMAND,
     log:
         f"{RESULTS}/logs/ablation/train_{{audio}}_{{visual}}_{{variant}}_seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ablation/train_{{audio}}_{{visual}}_{{variant}}_seed{{seed}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["train"]
     resources:
         mem_mb=8000,
         runtime=24 * 60,
         gpu=config["gpus"],
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=variant_train_settings,
+        shards=",".join(SHARDS),
+        shards_dir=f"{RESULTS}/shards",
+        out_dir=subpath(output.model, parent=True),
     shell:
-        "{params.command} --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
+        "unisync_train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
         " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
 
@@ -39,20 +38,20 @@ rule evaluate_variant:
         shards=combination_shards,
     output:
         f"{RESULTS}/ablation/{{audio}}_{{visual}}_{{variant}}/seed{{seed}}/metrics_binary.json",
-    params:
-        settings=settings("evaluate"),
-        shards=",".join(SHARDS),
-        shards_dir=f"{RESULTS}/shards",
     log:
         f"{RESULTS}/logs/ablation/evaluate_{{audio}}_{{visual}}_{{variant}}_seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ablation/evaluate_{{audio}}_{{visual}}_{{variant}}_seed{{seed}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=settings("evaluate"),
+        shards=",".join(SHARDS),
+        shards_dir=f"{RESULTS}/shards",
     shell:
         "unisync evaluate --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --model {input.model:q}"
@@ -63,22 +62,30 @@ rule ablation_table:
     input:
         ablation_metrics(),
     output:
-        md=report(f"{RESULTS}/ablation_table.md", caption="../report/ablation_table.rst", category="Results"),
-        csv=report(f"{RESULTS}/ablation_table.csv", caption="../report/ablation_table.rst", category="Results"),
-    params:
-        spec=ablation_spec(),
-        corpus=CORPUS,
-        visual=config["ablation"]["visual"],
+        md=report(
+            f"{RESULTS}/ablation_table.md",
+            caption="../report/ablation_table.rst",
+            category="Results",
+        ),
+        csv=report(
+            f"{RESULTS}/ablation_table.csv",
+            caption="../report/ablation_table.rst",
+            category="Results",
+        ),
     log:
         f"{RESULTS}/logs/ablation_table.log",
     benchmark:
         f"{RESULTS}/benchmarks/ablation_table.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        spec=ablation_spec(),
+        corpus=CORPUS,
+        visual=config["ablation"]["visual"],
     shell:
         "unisync ablation-table --spec {params.spec:q} --corpus {params.corpus} --visual {params.visual}"
         " --md {output.md:q} --csv {output.csv:q} > {log:q} 2>&1"

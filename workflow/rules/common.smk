@@ -1,12 +1,14 @@
+# Common to every .smk file here: the config's derived values, the jobs' commands, input functions.
 import json
 import os
 import shlex
+import sys
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from unisync_model.ablation import table_rows, variant_settings
 from unisync_model.manifest import shard_names
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -15,9 +17,43 @@ RESULTS = f"{config['results']}/{CORPUS}"
 SHARDS = shard_names(config["corpus"]["shards"])
 COMBINATIONS = [(c["audio"], c["visual"]) for c in config["combinations"]]
 SEEDS = config["seeds"]
-# Training on several GPUs runs through torchrun (DDP); one GPU or the CPU, plainly.
-TRAIN_COMMAND = (f"torchrun --standalone --nproc_per_node {config['gpus']} -m unisync_model.cli train"
-                 if config["gpus"] > 1 else "unisync train")
+
+# ---------------------------------------------------------------- the commands of the rules
+
+# Every job's command line calls `unisync …` (training: `unisync_train …`): shell functions that the
+# prefix below defines in front of it, which run the package through a Python interpreter, not a
+# command looked up on PATH. With --use-conda (--sdm conda) a job runs in its rule's environment
+# (envs/*.yaml, the package installed by envs/*.post-deploy.sh), whose `python` comes first on PATH
+# once the environment is activated; otherwise jobs run in Snakemake's own environment, through the
+# interpreter running Snakemake (so `.venv/bin/snakemake …` works without an activated venv).
+# Functions rather than a variable in each rule's shell string: the linter asks for anything else in
+# there to be a param, and a param would rerun every job when the interpreter's path changes.
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if USE_CONDA else shlex.quote(sys.executable)
+UNISYNC = f"{PYTHON} -m unisync_model"
+# Training on several GPUs runs through torchrun (DDP); on one GPU or the CPU, plainly.
+TRAIN_COMMAND = (
+    f"{PYTHON} -m torch.distributed.run --standalone --nproc_per_node {config['gpus']} -m unisync_model train"
+    if config["gpus"] > 1
+    else f"{UNISYNC} train"
+)
+# shell.prefix() replaces Snakemake's own prefix, bash's strict mode (kept here), and formats its
+# argument like a shell command, hence the doubled braces.
+SHELL_FUNCTIONS = (
+    f'unisync() {{ {UNISYNC} "$@"; }}; unisync_train() {{ {TRAIN_COMMAND} "$@"; }}; '
+)
+STRICT_MODE = (
+    "set -euo pipefail; "
+    if "bash" in os.path.basename(shell.get_executable() or "")
+    else ""
+)
+shell.prefix(STRICT_MODE + SHELL_FUNCTIONS.replace("{", "{{").replace("}", "}}"))
+
+# The post-deploy scripts install the package from the project root (where pyproject.toml is), but
+# Snakemake runs them from a copy under .snakemake/conda/ in the working directory and tells them only
+# $CONDA_PREFIX. They inherit this process's environment, so the root is passed on through it.
+PROJECT_ROOT = workflow.basedir
+os.environ.update(UNISYNC_PROJECT_ROOT=PROJECT_ROOT)
 
 
 wildcard_constraints:
@@ -49,12 +85,19 @@ def shard_files(stage):
 
 def combination_shards(wildcards):
     """What training and evaluation read: both representations, and the tracks for the face segments."""
-    return shard_files(wildcards.audio) + shard_files(wildcards.visual) + shard_files("tracks")
+    return (
+        shard_files(wildcards.audio)
+        + shard_files(wildcards.visual)
+        + shard_files("tracks")
+    )
 
 
 def parsing_inputs(wildcards):
     """The landmarks backend fills its regions from the landmarks shard; facexlib needs only the track."""
-    inputs = {"manifest": f"{RESULTS}/clips.parquet", "tracks": f"{RESULTS}/shards/tracks/{wildcards.shard}.h5"}
+    inputs = {
+        "manifest": f"{RESULTS}/clips.parquet",
+        "tracks": f"{RESULTS}/shards/tracks/{wildcards.shard}.h5",
+    }
     if config["parsing"]["backend"] == "landmarks":
         inputs["landmarks"] = f"{RESULTS}/shards/landmarks/{wildcards.shard}.h5"
     return inputs
@@ -62,39 +105,67 @@ def parsing_inputs(wildcards):
 
 # ---------------------------------------------------------------- paper Table V (ablation.smk)
 
-ABLATION_ROWS = table_rows(config["ablation"]["cross_speaker"], config["ablation"]["margins"],
-                           {a: [m["same_speaker"], m["cross_speaker"]] for a, m in config["margins"].items()},
-                           config["ablation"]["audio"])
+ABLATION_ROWS = table_rows(
+    config["ablation"]["cross_speaker"],
+    config["ablation"]["margins"],
+    {a: [m["same_speaker"], m["cross_speaker"]] for a, m in config["margins"].items()},
+    config["ablation"]["audio"],
+)
 
 
 def variant_train_settings(wildcards):
-    return json.dumps(variant_settings(config["train"], wildcards.variant), sort_keys=True)
+    return json.dumps(
+        variant_settings(config["train"], wildcards.variant), sort_keys=True
+    )
 
 
 def variant_metrics(audio, variant):
     visual = config["ablation"]["visual"]
-    return [f"{RESULTS}/ablation/{audio}_{visual}_{variant}/seed{s}/metrics_binary.json" for s in SEEDS]
+    return [
+        f"{RESULTS}/ablation/{audio}_{visual}_{variant}/seed{s}/metrics_binary.json"
+        for s in SEEDS
+    ]
 
 
 def ablation_metrics():
-    return sorted({f for row in ABLATION_ROWS for a, v in row["variants"].items() for f in variant_metrics(a, v)})
+    return sorted(
+        {
+            f
+            for row in ABLATION_ROWS
+            for a, v in row["variants"].items()
+            for f in variant_metrics(a, v)
+        }
+    )
 
 
 def ablation_spec():
     """The rows of Table V and the metrics files of each row's variants, for `unisync ablation-table`."""
-    metrics = {f"{a}/{v}": variant_metrics(a, v) for row in ABLATION_ROWS for a, v in row["variants"].items()}
+    metrics = {
+        f"{a}/{v}": variant_metrics(a, v)
+        for row in ABLATION_ROWS
+        for a, v in row["variants"].items()
+    }
     return json.dumps({"rows": ABLATION_ROWS, "metrics": metrics})
 
 
 # ---------------------------------------------------------------- scoring any videos (score.smk)
 
 SCORE = config["score"]
-SCORE_STAGE_SECTIONS = ["tracks", "landmarks", "rgb", "parsing", "tdmm", "mel", "hubert"]
+SCORE_STAGE_SECTIONS = [
+    "tracks",
+    "landmarks",
+    "rgb",
+    "parsing",
+    "tdmm",
+    "mel",
+    "hubert",
+]
 
 
 def score_model():
     """unisync: the checkpoint (default: this workflow's model of score.audio × score.visual, seed 0,
-    trained here if missing); syncnet: the weights given, or '' (syncnet_v2.model, found by the resolver)."""
+    trained here if missing); syncnet: the weights given, or '' (syncnet_v2.model, found by the resolver).
+    """
     if SCORE["scorer"] == "unisync" and not SCORE["model"]:
         return f"{RESULTS}/models/{SCORE['audio']}_{SCORE['visual']}/seed{SEEDS[0]}/model.pt"
     return SCORE["model"]
@@ -104,6 +175,7 @@ def unisync_representations():
     """(audio, visual) of the unisync scorer: the checkpoint's own when it exists, else score.audio / visual."""
     if os.path.isfile(score_model()):
         from unisync_model.scorers import model_representations
+
         return model_representations(score_model())
     return SCORE["audio"], SCORE["visual"]
 
@@ -117,8 +189,12 @@ def score_stages():
 
 
 def score_inputs(wildcards):
-    inputs = {"manifest": f"{RESULTS}/clips.parquet",
-              "shards": [f"{RESULTS}/shards/{stage}/{wildcards.shard}.h5" for stage in score_stages()]}
+    inputs = {
+        "manifest": f"{RESULTS}/clips.parquet",
+        "shards": [
+            f"{RESULTS}/shards/{stage}/{wildcards.shard}.h5" for stage in score_stages()
+        ],
+    }
     if SCORE["scorer"] == "unisync":
         inputs["model"] = score_model()
     return inputs
@@ -127,6 +203,9 @@ def score_inputs(wildcards):
 def score_settings():
     """unisync score --settings: the score section's own keys and the stage sections (for anything a
     scorer computes from the video, e.g. a parsing map the shards lack)."""
-    section = {k: SCORE[k] for k in ("silence_dbfs", "batch_size", "training_free")}
+    section = {
+        k: SCORE[k]
+        for k in ("silence_dbfs", "audio_stream", "batch_size", "training_free")
+    }
     section.update({k: config[k] for k in SCORE_STAGE_SECTIONS if k in config})
     return json.dumps(section, sort_keys=True)

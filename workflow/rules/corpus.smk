@@ -1,22 +1,22 @@
 rule demo_corpus:
     output:
         directory(config["demo"]["root"]),
+    log:
+        f"{config['results']}/logs/demo_corpus.log",
+    benchmark:
+        f"{config['results']}/benchmarks/demo_corpus.tsv"
+    conda:
+        "../../envs/demo.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         speakers=config["demo"]["speakers"],
         clips=config["demo"]["clips_per_speaker"],
         split=",".join(f"{k}={v}" for k, v in config["demo"]["split_speakers"].items()),
         seed=config["demo"]["seed"],
         size=config["demo"]["size"],
-    log:
-        f"{config['results']}/logs/demo_corpus.log",
-    benchmark:
-        f"{config['results']}/benchmarks/demo_corpus.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/demo.yaml"
     shell:
         "unisync demo-corpus {output:q} --speakers {params.speakers} --clips-per-speaker {params.clips}"
         " --split {params.split} --seed {params.seed} --size {params.size} > {log:q} 2>&1"
@@ -27,20 +27,20 @@ rule manifest:
         config["corpus"]["root"],
     output:
         f"{RESULTS}/clips.parquet",
-    params:
-        recipe=config["corpus"]["recipe"],
-        shards=config["corpus"]["shards"],
-        options=settings("corpus", "options"),
     log:
         f"{RESULTS}/logs/manifest.log",
     benchmark:
         f"{RESULTS}/benchmarks/manifest.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["manifest"]
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        recipe=config["corpus"]["recipe"],
+        shards=config["corpus"]["shards"],
+        options=settings("corpus", "options"),
     shell:
         "unisync manifest --recipe {params.recipe} --root {input:q} --shards {params.shards}"
         " --options {params.options:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -10,14 +10,17 @@ rule audio:
         f"{RESULTS}/logs/audio/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/audio/{{shard}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=settings("audio"),
     shell:
-        "unisync audio --manifest {input.manifest:q} --shard {wildcards.shard} --out {output:q} > {log:q} 2>&1"
+        "unisync audio --manifest {input.manifest:q} --shard {wildcards.shard} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule tracks:
@@ -25,18 +28,18 @@ rule tracks:
         manifest=f"{RESULTS}/clips.parquet",
     output:
         f"{RESULTS}/shards/tracks/{{shard}}.h5",
-    params:
-        settings=settings("tracks"),
     log:
         f"{RESULTS}/logs/tracks/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tracks/{{shard}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=settings("tracks"),
     shell:
         "unisync tracks --manifest {input.manifest:q} --shard {wildcards.shard} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -48,18 +51,18 @@ rule rgb:
         tracks=f"{RESULTS}/shards/tracks/{{shard}}.h5",
     output:
         f"{RESULTS}/shards/rgb/{{shard}}.h5",
-    params:
-        settings=settings("rgb"),
     log:
         f"{RESULTS}/logs/rgb/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/rgb/{{shard}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=settings("rgb"),
     shell:
         "unisync rgb --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -70,18 +73,18 @@ rule mel:
         f"{RESULTS}/shards/audio/{{shard}}.h5",
     output:
         f"{RESULTS}/shards/mel/{{shard}}.h5",
-    params:
-        settings=settings("mel"),
     log:
         f"{RESULTS}/logs/mel/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/mel/{{shard}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=settings("mel"),
     shell:
         "unisync mel --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
@@ -92,19 +95,19 @@ rule landmarks:
         tracks=f"{RESULTS}/shards/tracks/{{shard}}.h5",
     output:
         f"{RESULTS}/shards/landmarks/{{shard}}.h5",
-    params:
-        settings=settings("landmarks"),
     log:
         f"{RESULTS}/logs/landmarks/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/landmarks/{{shard}}.tsv"
+    conda:
+        "../../envs/landmarks.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=4000,
         runtime=240,
         gpu=int(config["landmarks"]["backend"] == "fan"),  # fan runs on a GPU (SLURM amounts: profiles/slurm)
-    conda:
-        "../../envs/landmarks.yaml"
+    params:
+        settings=settings("landmarks"),
     shell:
         "unisync landmarks --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -115,20 +118,22 @@ rule parsing:
         unpack(parsing_inputs),
     output:
         f"{RESULTS}/shards/parsing/{{shard}}.h5",
-    params:
-        settings=settings("parsing"),
-        landmarks=lambda wildcards, input: f"--landmarks '{input.landmarks}'" if "landmarks" in input.keys() else "",
     log:
         f"{RESULTS}/logs/parsing/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/parsing/{{shard}}.tsv"
+    conda:
+        "../../envs/parsing.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=4000,
         runtime=240,
         gpu=int(config["parsing"]["backend"] == "facexlib"),  # facexlib runs on a GPU (SLURM amounts: profiles/slurm)
-    conda:
-        "../../envs/parsing.yaml"
+    params:
+        settings=settings("parsing"),
+        landmarks=lambda wildcards, input: (
+            f"--landmarks '{input.landmarks}'" if "landmarks" in input.keys() else ""
+        ),
     shell:
         "unisync parsing --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " {params.landmarks} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -140,18 +145,18 @@ rule tdmm:
         tracks=f"{RESULTS}/shards/tracks/{{shard}}.h5",
     output:
         f"{RESULTS}/shards/tdmm/{{shard}}.h5",
-    params:
-        settings=settings("tdmm"),
     log:
         f"{RESULTS}/logs/tdmm/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tdmm/{{shard}}.tsv"
+    conda:
+        "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        settings=settings("tdmm"),
     shell:
         "unisync tdmm --manifest {input.manifest:q} --shard {wildcards.shard} --tracks {input.tracks:q}"
         " --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -162,17 +167,17 @@ rule hubert:
         f"{RESULTS}/shards/audio/{{shard}}.h5",
     output:
         f"{RESULTS}/shards/hubert/{{shard}}.h5",
-    params:
-        settings=settings("hubert"),
     log:
         f"{RESULTS}/logs/hubert/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/hubert/{{shard}}.tsv"
+    conda:
+        "../../envs/hubert.yaml"
     threads: config["threads"]["extract"]
     resources:
         mem_mb=6000,
         runtime=240,
-    conda:
-        "../../envs/hubert.yaml"
+    params:
+        settings=settings("hubert"),
     shell:
         "unisync hubert --audio {input:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

@@ -12,24 +12,26 @@ rule score:
         unpack(score_inputs),
     output:
         directory(f"{RESULTS}/score/shards/{{shard}}"),
+    log:
+        f"{RESULTS}/logs/score/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/score/{{shard}}.tsv"
+    conda:
+        "../../envs/unisync.yaml"
+    threads: config["threads"]["extract"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=int(SCORE["scorer"] in ("unisync", "syncnet")),
     params:
         scorer=SCORE["scorer"],
         model=f"--model {shlex.quote(score_model())}" if score_model() else "",
         settings=score_settings(),
         plots="--plots" if SCORE["plots"] else "--no-plots",
         # <shards_dir>/<stage>/<shard>.h5, taken from the inputs
-        shards_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.shards[0])),
-    log:
-        f"{RESULTS}/logs/score/{{shard}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/score/{{shard}}.tsv"
-    threads: config["threads"]["extract"]
-    resources:
-        mem_mb=4000,
-        runtime=240,
-        gpu=int(SCORE["scorer"] in ("unisync", "syncnet")),
-    conda:
-        "../../envs/unisync.yaml"
+        shards_dir=lambda wildcards, input: os.path.dirname(
+            os.path.dirname(input.shards[0])
+        ),
     shell:
         "unisync score --manifest {input.manifest:q} --shard {wildcards.shard} --shards-dir {params.shards_dir:q}"
         " --scorer {params.scorer} {params.model} --settings {params.settings:q} {params.plots}"
@@ -43,18 +45,18 @@ rule score_merge:
         videos=f"{RESULTS}/score/videos.csv",
         segments=f"{RESULTS}/score/segments.csv",
         json=f"{RESULTS}/score/scores.json",
-    params:
-        out_dir=lambda wildcards, output: os.path.dirname(output.videos),
     log:
         f"{RESULTS}/logs/score_merge.log",
     benchmark:
         f"{RESULTS}/benchmarks/score_merge.tsv"
+    conda:
+        "../../envs/unisync.yaml"  # the score jobs' env: unisync_model.score imports the scorers
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/core.yaml"
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.videos),
     shell:
         "unisync score-merge {input:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
