@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from common import machine, real_clip_videos, table, verdict, write_section
 
 TARGET = 100.0  # frames per CPU second, tracks + rgb + mel, LRS2-sized video
@@ -62,10 +61,10 @@ def stage_runners(clips: pd.DataFrame, work: Path) -> dict:
 
 def frames_written(work: Path, stage: str) -> int:
     """25 fps frames of the clips a stage wrote (audio stages: their seconds × 25)."""
-    from unisync_model.alignment import MEL_RATE
-    from unisync_model.scorers import SAMPLES_PER_FRAME
+    from unisync_model.io.av_timing import MEL_RATE
+    from unisync_model.io.shards import ShardReader
+    from unisync_model.scoring.scorers import SAMPLES_PER_FRAME
     from unisync_model.settings import FPS
-    from unisync_model.shards import ShardReader
 
     reader = ShardReader(work / stage / "000.h5")
     total = sum(reader.length(c) for c in reader.clip_ids)
@@ -95,8 +94,8 @@ def clip_table(paths: list[Path], repeat: int = 1) -> pd.DataFrame:
 def available_stages(wanted: list[str]) -> list[str]:
     """The stages asked for whose model files are found here (the others are listed and left out)."""
     from unisync_model.extract.landmarks import dlib_weights_path
+    from unisync_model.io.weights import resolve
     from unisync_model.settings import LandmarksSettings, TdmmSettings
-    from unisync_model.weights import resolve
 
     checks = {"tracks": lambda: resolve("face_detection_yunet_2023mar.onnx"),
               "landmarks": lambda: dlib_weights_path(LandmarksSettings().dlib_weights),

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from common import machine, table, write_section
-from unisync_model.model import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
+from torch.utils.flop_counter import FlopCounterMode
 from wav2lip_expert import Wav2LipExpert
 from wav2lip_expert import example_inputs as expert_inputs
+
+from unisync_model.model.unisync import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
 
 PAPER = {"UniSync": (16.3e6, 1.73e9), "Wav2Lip expert": (16.4e6, 1.22e9)}  # Table III: parameters, "G"
 

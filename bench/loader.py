@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import default_collate
-
 from common import machine, table, verdict, write_section
 from synthetic_shards import write_synthetic_corpus
-from unisync_model.data import RankBatches, WindowDataset, clip_table, open_shards, window_loader
-from unisync_model.pairs import training_plan
+from torch.utils.data import default_collate
+
 from unisync_model.settings import NegativeMix
+from unisync_model.training.pairs import training_plan
+from unisync_model.training.windows import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 
 TARGET = 10_000
 WARMUP = 20  # batches: worker start-up and the first file opens

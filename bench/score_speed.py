@@ -25,12 +25,12 @@ from common import REPO, machine, real_clip_videos, table, verdict, write_sectio
 TARGET = 20.0
 # where a training-free score spends its time: the functions of its steps, by qualified name
 PHASES = {
-    "probe (ffprobe)": ("unisync_model/media.py", "probe"),
-    "audio decoding (ffmpeg)": ("unisync_model/media.py", "audio_samples"),
+    "probe (ffprobe)": ("unisync_model/io/media.py", "probe"),
+    "audio decoding (ffmpeg)": ("unisync_model/io/media.py", "audio_samples"),
     "tracks: decoding, YuNet, linking": ("unisync_model/extract/tracks.py", "track_clip"),
     "landmarks: decoding, dlib": ("unisync_model/extract/landmarks.py", "landmarks_clip"),
-    "signals and distances": ("unisync_model/score.py", "score_clip"),
-    "outputs (CSV, JSON, plots)": ("unisync_model/score.py", "write_outputs"),
+    "signals and distances": ("unisync_model/scoring/score.py", "score_clip"),
+    "outputs (CSV, JSON, plots)": ("unisync_model/scoring/score.py", "write_outputs"),
 }
 
 
@@ -40,7 +40,7 @@ def children_cpu() -> float:
 
 
 def seconds_of(videos: list[Path]) -> float:
-    from unisync_model.media import probe
+    from unisync_model.io.media import probe
     return sum(probe(v).duration for v in videos)
 
 
@@ -55,9 +55,8 @@ def run_command(videos: list[Path], out_dir: Path) -> tuple[float, float]:
 
 def profile(videos: list[Path], out_dir: Path) -> list[dict]:
     """Wall seconds per phase of the same scoring, in this process."""
-    from unisync_model.score import ScoreSettings, score_videos, scorer_from_settings, write_outputs
-
-    from unisync_model import media
+    from unisync_model.io import media
+    from unisync_model.scoring.score import ScoreSettings, score_videos, scorer_from_settings, write_outputs
 
     settings = ScoreSettings()
     scorer = scorer_from_settings("training-free", None, settings)

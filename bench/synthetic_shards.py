@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from unisync_model.alignment import MEL_RATE
-from unisync_model.extract.tracks import SEGMENT, TRACK_COLUMNS
-from unisync_model.manifest import STATUS_OK, shard_names, write_manifest
-from unisync_model.model import VISUAL_FRAME_SHAPES
+from unisync_model.corpora.manifest import STATUS_OK, shard_names, write_manifest
+from unisync_model.io.av_timing import MEL_RATE
+from unisync_model.io.shards import ShardWriter
+from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
+from unisync_model.model.unisync import VISUAL_FRAME_SHAPES
 from unisync_model.settings import FPS
-from unisync_model.shards import ShardWriter
 
 MIN_FRAMES, MAX_FRAMES = 40, 160
 

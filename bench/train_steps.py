@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import machine, table, write_section
 from synthetic_shards import write_synthetic_corpus
-from unisync_model import distributed
-from unisync_model.data import RankBatches, WindowDataset, clip_table, open_shards, window_loader
-from unisync_model.loss import margin_bce
-from unisync_model.model import UniSync, UniSyncConfig
-from unisync_model.pairs import training_plan
+
+from unisync_model.model.margin_bce import margin_bce
+from unisync_model.model.unisync import UniSync, UniSyncConfig
 from unisync_model.settings import TrainSettings
-from unisync_model.train import Step, margins_by_kind, run_epoch
+from unisync_model.training import distributed
+from unisync_model.training.pairs import training_plan
+from unisync_model.training.trainer import Step, margins_by_kind, run_epoch
+from unisync_model.training.windows import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 
 WARMUP = 2
 

@@ -14,7 +14,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 OK = "ok"
 FACE_SIDE = 160  # YuNet finds the astronaut's face at this size (it fills ~60 % of the frame)

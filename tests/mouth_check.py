@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from unisync_model.extract.rgb import X_COORDS, Y_COORDS, crop_matrix
-from unisync_model.media import video_frames
+from unisync_model.io.media import video_frames
 from unisync_model.settings import RgbSettings
 
 MOUTH = slice(48, 68)  # the 68-point scheme's outer and inner lip points
@@ -155,7 +155,7 @@ def sample_frames(track: np.ndarray, columns: list[str], count: int) -> list[int
 def locate_mouths(path: str | Path, track: np.ndarray, columns: list[str], crops: np.ndarray | None,
                   settings: RgbSettings, dlib_mouths: DlibMouths, count: int = 8) -> ClipMouths:
     """Run dlib on `count` sampled frames of the original video (decoded the way every stage decodes
-    it: unisync_model.media.video_frames, 25 fps) and keep the mouth of the face that matches the track."""
+    it: unisync_model.io.media.video_frames, 25 fps) and keep the mouth of the face that matches the track."""
     result = ClipMouths(sampled=sample_frames(track, columns, count))
     wanted = set(result.sampled)
     if not wanted:

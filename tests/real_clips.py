@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-
 from conftest import SHARED
 
 CLIPS = SHARED / "data" / "clips"

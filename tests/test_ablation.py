@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import ROOT, venv_env
-from unisync_model.ablation import ablation_table, table_rows, variant_name, variant_settings
+
+from unisync_model.evaluation.ablation_table import ablation_table, table_rows, variant_name, variant_settings
 from unisync_model.settings import TrainSettings, from_dict
 
 DEFAULT_MARGINS = {"mel": [0.1, 0.3], "hubert": [0.3, 0.7]}

@@ -6,9 +6,9 @@ import wave
 import numpy as np
 import pytest
 
-from unisync_model.alignment import MEL_WINDOW, mel_start, window_count
 from unisync_model.extract.mel import log_mel
-from unisync_model.media import audio_samples, video_frames
+from unisync_model.io.av_timing import MEL_WINDOW, mel_start, window_count
+from unisync_model.io.media import audio_samples, video_frames
 from unisync_model.settings import FPS, SAMPLE_RATE, MelSettings
 
 FLASHES = [10, 31, 57, 58, 80]  # video frames that are white, with a 1 kHz beep over exactly their 40 ms

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from unisync_model.extract.audio import extract_audio
-from unisync_model.media import MediaError, audio_samples, level_dbfs, probe, speech_audio
+from unisync_model.io.media import MediaError, audio_samples, level_dbfs, probe, speech_audio
+from unisync_model.io.shards import ShardReader
 from unisync_model.settings import SAMPLE_RATE, AudioSettings
-from unisync_model.shards import ShardReader
 
 SILENCE = -55.0  # ScoreSettings.silence_dbfs's default
 

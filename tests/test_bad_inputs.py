@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from bad_inputs import OK, PWNED, WEIRD_NAMES, ffmpeg, frame_rates, make_bad_corpus
 from conftest import ROOT, venv_env
-from unisync_model.manifest import shard_names
-from unisync_model.media import MediaError, VideoInfo, audio_samples, frame_size, probe, video_frames
+
+from unisync_model.corpora.manifest import shard_names
+from unisync_model.io.media import MediaError, VideoInfo, audio_samples, frame_size, probe, video_frames
+from unisync_model.io.shards import ShardReader
 from unisync_model.settings import FPS, SAMPLE_RATE
-from unisync_model.shards import ShardReader
 
 SHARDS = 2
 STAGES = ("audio", "mel", "tracks", "rgb")

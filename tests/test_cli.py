@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from conftest import venv_env
+
 from unisync_model.cli import main
-from unisync_model.score_inputs import expand_inputs
+from unisync_model.scoring.inputs import expand_inputs
 
 
 def unisync(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

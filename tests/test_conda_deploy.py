@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, SHARED_WEIGHTS
 from test_envs import rule_envs
 from test_workflow import TINY, merged

@@ -10,8 +10,8 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from unisync_model import demo_corpus
-from unisync_model.demo_corpus import SAMPLES_PER_FRAME, make_demo_corpus, read_speakers
+from unisync_model.corpora import demo as demo_corpus
+from unisync_model.corpora.demo import SAMPLES_PER_FRAME, make_demo_corpus, read_speakers
 
 SPLITS = {"train": 1, "val": 1, "test": 1}
 SIZE = 128

@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import venv_env
-from unisync_model.checkpoint import load_model
-from unisync_model.data import RankBatches
-from unisync_model.extract.tracks import SEGMENT, TRACK_COLUMNS
-from unisync_model.manifest import write_manifest
-from unisync_model.model import UniSync, UniSyncConfig, example_inputs
+
+from unisync_model.corpora.manifest import write_manifest
+from unisync_model.io.shards import ShardWriter
+from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
+from unisync_model.model.checkpoint import load_model
+from unisync_model.model.unisync import UniSync, UniSyncConfig, example_inputs
 from unisync_model.settings import ModelSettings, TrainSettings, from_dict, to_dict
-from unisync_model.shards import ShardWriter
-from unisync_model.train import autocast_dtype, maybe_compile, settings_key, train
+from unisync_model.training.trainer import autocast_dtype, maybe_compile, settings_key, train
+from unisync_model.training.windows import RankBatches
 
 FRAMES = 40  # per clip: 36 windows
 # 56 pairs an epoch: steps of 16, 16, 16 and 8 pairs (8, 8, 8 and 4 each with two processes); the paper's lr
@@ -103,7 +103,7 @@ def test_two_processes_follow_the_loss_curve_of_one(corpus, one_process):
 def _batchnorm_halves(rank: int, init: str, result: str) -> None:
     """Process `rank` of 2 normalises its half of a batch with AllReduceBatchNorm, as in a training
     step, then in evaluation mode; rank 0 saves what it got next to plain BatchNorm on the whole batch."""
-    from unisync_model.distributed import sync_batchnorm
+    from unisync_model.training.distributed import sync_batchnorm
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     torch.manual_seed(0)
     x = torch.randn(12, 3, 5, 4) * 3 + 1
@@ -196,7 +196,7 @@ def test_a_compiled_model_trains_and_keeps_its_state_dict_keys():
 
 
 def test_no_torchrun_means_no_process_group(monkeypatch):
-    from unisync_model import distributed
+    from unisync_model.training import distributed
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     context = distributed.setup()
     assert (context.rank, context.world, context.main, context.distributed) == (0, 1, True, False)

@@ -21,7 +21,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from conftest import ROOT
-from unisync_model.optional import DISTRIBUTION, EXTRAS, MissingDependency, require
+
+from unisync_model.io.optional import DISTRIBUTION, EXTRAS, MissingDependency, require
 
 PACKAGE = ROOT / "unisync_model"
 ENVS = ROOT / "envs"
@@ -110,7 +111,7 @@ def module_file(module: str) -> Path | None:
 
 def imports_of(tree: ast.AST, module: str) -> tuple[set[str], set[str]]:
     """(modules of this package, other top-level modules) that the code under `tree` imports anywhere,
-    counting `require("x")` (unisync_model.optional) as an import of x."""
+    counting `require("x")` (unisync_model.io.optional) as an import of x."""
     own, other = set(), set()
     package = module if module_file(module).name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(tree):

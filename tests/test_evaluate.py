@@ -12,17 +12,17 @@ import pytest
 import torch
 import torch.nn as nn
 
-import unisync_model.evaluate as evaluate_module
-from unisync_model.alignment import MEL_RATE, MEL_WINDOW, mel_start
-from unisync_model.checkpoint import atomic_save, model_record
-from unisync_model.data import open_shards
-from unisync_model.evaluate import OFFSET, evaluate_binary, evaluate_offset, segment_embeddings, write_json
-from unisync_model.extract.tracks import SEGMENT, TRACK_COLUMNS
-from unisync_model.manifest import write_manifest
-from unisync_model.model import UniSync, UniSyncConfig
+import unisync_model.evaluation.protocols as evaluate_module
+from unisync_model.corpora.manifest import write_manifest
+from unisync_model.evaluation.protocols import OFFSET, evaluate_binary, evaluate_offset, segment_embeddings, write_json
+from unisync_model.evaluation.results_table import results_table
+from unisync_model.io.av_timing import MEL_RATE, MEL_WINDOW, mel_start
+from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
+from unisync_model.model.checkpoint import atomic_save, model_record
+from unisync_model.model.lse import shift_scores, syncnet_lse
+from unisync_model.model.unisync import UniSync, UniSyncConfig
 from unisync_model.settings import FPS, EvalSettings
-from unisync_model.sync_metrics import shift_scores, syncnet_lse
-from unisync_model.table import results_table
+from unisync_model.training.windows import open_shards
 
 CROP = (24, 48, 3)  # a smaller crop than the default (a config may set one): quicker
 # clip id → (speaker, split, frames, segments as [start, stop) frame ranges)
@@ -39,7 +39,7 @@ def make_run(tmp_path, delay: int = 0, time_code: bool = False):
     rng = np.random.default_rng(0)
     write_manifest(pd.DataFrame([{"clip_id": c, "speaker": spk, "split": split, "shard": "000", "status": "ok"}
                                  for c, (spk, split, _, _) in CLIPS.items()]), tmp_path / "clips.parquet")
-    from unisync_model.shards import ShardWriter
+    from unisync_model.io.shards import ShardWriter
     shards = tmp_path / "shards"
     with ShardWriter(shards / "rgb" / "000.h5", "rgb") as rgb, ShardWriter(shards / "mel" / "000.h5", "mel") as mel, \
             ShardWriter(shards / "tracks" / "000.h5", "tracks") as tracks:

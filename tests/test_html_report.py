@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT, venv_env
 from test_workflow import COMBINATIONS, TINY, merged
 

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from tiny_hubert import HIDDEN, LAYERS, make_tiny_hubert
-from unisync_model.checkpoint import pick_device
+
 from unisync_model.extract.hubert import (HOP, PAD, HubertFeatures, HubertNotFound, check_geometry, extract_hubert,
                                           find_local_model, frame_owners, normalise_input, window_starts)
 from unisync_model.extract.stage import SkipClip
+from unisync_model.io.device import pick_device
+from unisync_model.io.shards import ShardReader, ShardWriter
 from unisync_model.settings import SAMPLE_RATE, HubertSettings
-from unisync_model.shards import ShardReader, ShardWriter
 
 
 @pytest.fixture(scope="module")

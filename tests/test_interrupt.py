@@ -11,7 +11,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from bad_inputs import face_clip, face_image, ffmpeg
 from conftest import venv_env
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED
+
 from unisync_model.extract import landmarks as L
+from unisync_model.io.shards import ShardReader, ShardWriter
 from unisync_model.settings import FPS, SAMPLE_RATE, LandmarksSettings, TracksSettings
-from unisync_model.shards import ShardReader, ShardWriter
 
 REAL = SHARED / "data" / "clips" / "real"
 SPEAKING = ["lrs2_deepavsr_00001", "vox_pcavs_Pose_Source_00067", "hdtf_WDA_BobMenendez_000"]
@@ -29,8 +28,8 @@ def real_landmarks(tmp_path_factory, yunet_weights):
     missing = [n for n in SPEAKING + [MUSIC] if not (REAL / f"{n}.mp4").is_file()]
     if missing:
         pytest.skip(f"needs the real clips {missing} in {REAL} (../shared is absent on this machine)")
+    from unisync_model.corpora.manifest import build_manifest
     from unisync_model.extract.tracks import extract_tracks
-    from unisync_model.manifest import build_manifest
     root = tmp_path_factory.mktemp("real")
     (root / "clips").mkdir()
     for name in SPEAKING + [MUSIC]:
@@ -72,7 +71,7 @@ def test_dlib_points_lie_in_the_face_box_in_their_order(real_landmarks):
 
 def rms_envelope(path: str, frames: int) -> np.ndarray:
     """The audio's RMS over each video frame's 40 ms (640 samples at 16 kHz), silence past its end."""
-    from unisync_model.media import audio_samples
+    from unisync_model.io.media import audio_samples
     hop = SAMPLE_RATE // FPS
     samples = audio_samples(path)
     samples = np.pad(samples, (0, max(0, frames * hop - len(samples))))[: frames * hop]
@@ -238,7 +237,7 @@ def tiny_clip(tmp_path_factory):
 @pytest.mark.filterwarnings("ignore:.*torch.jit:FutureWarning")
 def test_fan_runs_batched_from_either_weights_file_and_is_deterministic(fan_files, tiny_clip, tmp_path,
                                                                          monkeypatch):
-    from unisync_model.checkpoint import pick_device
+    from unisync_model.io.device import pick_device
     monkeypatch.setenv("UNISYNC_WEIGHTS", str(fan_files))  # found by name, as real weights would be
     clips, tracks = tiny_clip
     batches = []

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from unisync_model.loss import margin_bce
+from unisync_model.model.margin_bce import margin_bce
 
 
 @pytest.mark.parametrize("p, label, margin, expected", [

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from unisync_model.checkpoint import atomic_save, load_model, model_record
-from unisync_model.model import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
+from unisync_model.model.checkpoint import atomic_save, load_model, model_record
+from unisync_model.model.unisync import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
 
 COMBINATIONS = [(a, v) for a in AUDIO_PREPROCESS for v in VISUAL_PREPROCESS]
 

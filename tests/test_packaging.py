@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
-from unisync_model.optional import DISTRIBUTION, EXTRAS, MissingDependency, require
+
+from unisync_model.io.optional import DISTRIBUTION, EXTRAS, MissingDependency, require
 
 try:
     import tomllib  # novermin (3.10 takes tomli below)

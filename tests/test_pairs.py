@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unisync_model.pairs import (CROSS_SPEAKER, POSITIVE, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan,
-                                 training_plan)
 from unisync_model.settings import NegativeMix
+from unisync_model.training.pairs import (CROSS_SPEAKER, POSITIVE, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan,
+                                          training_plan)
 
 
 @pytest.fixture

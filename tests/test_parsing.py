@@ -15,17 +15,18 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED
+
 from unisync_model.extract import parsing
 from unisync_model.extract.parsing import (CLASS, CLASS_NAMES, LANDMARK_REGIONS, LIP_CLASSES, PARSENET_NAMES,
                                            PARSENET_TO_CLASS, extract_parsing, to_crop)
 from unisync_model.extract.rgb import crop_matrix, extract_rgb
-from unisync_model.extract.tracks import TRACK_COLUMNS, extract_tracks
-from unisync_model.media import probe, video_frames
+from unisync_model.extract.tracks import extract_tracks
+from unisync_model.io.media import probe, video_frames
+from unisync_model.io.shards import ShardReader, ShardWriter
+from unisync_model.io.track_array import TRACK_COLUMNS
+from unisync_model.io.weights import WeightsNotFound
 from unisync_model.settings import ParsingSettings, RgbSettings, TracksSettings
-from unisync_model.shards import ShardReader, ShardWriter
-from unisync_model.weights import WeightsNotFound
 
 REAL = SHARED / "data" / "clips" / "real"
 REAL_CLIPS = ("hdtf_WDA_KatieHill_000.mp4", "vox_pcavs_Pose_Source_00067.mp4")
@@ -174,7 +175,8 @@ def real(tmp_path_factory, yunet_weights):
     import dlib
     sys.path.insert(0, str(Path(__file__).parent))
     from mouth_check import shape_predictor_path
-    from unisync_model.manifest import build_manifest
+
+    from unisync_model.corpora.manifest import build_manifest
 
     missing = [c for c in REAL_CLIPS if not (REAL / c).is_file()]
     if missing:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SHARED, venv_env
 from test_sync_loss import tiny_checkpoint
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED, venv_env
 from mouth_check import CENTRE_TOLERANCE, ClipMouths, DlibMouths, locate_mouths, verdicts
 from real_clips import CLIPS, arrange_cncvs, arrange_lrs2, real_clips
-from unisync_model.manifest import shard_names
+
+from unisync_model.corpora.manifest import shard_names
+from unisync_model.io.shards import ShardReader
 from unisync_model.settings import FPS, SAMPLE_RATE, RgbSettings, from_dict
-from unisync_model.shards import ShardReader
 
 pytestmark = [
     pytest.mark.slow,

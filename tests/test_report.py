@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from unisync_model.contact_sheets import LABEL_BAND, pick_frames, safe_name
-from unisync_model.manifest import write_manifest
-from unisync_model.report import reason_kind, write_report
-from unisync_model.shards import ShardWriter
+from unisync_model.corpora.manifest import write_manifest
+from unisync_model.io.shards import ShardWriter
+from unisync_model.reporting.clip_report import reason_kind, write_report
+from unisync_model.reporting.contact_sheets import LABEL_BAND, pick_frames, safe_name
 
 STAGES = ["audio", "tracks", "rgb", "mel"]
 CROP = (12, 24)  # rgb crop height, width

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from unisync_model import job_benchmarks
-from unisync_model.training_curves import plot_curves, read_logs
+from unisync_model.reporting import job_benchmarks
+from unisync_model.reporting.training_curves import plot_curves, read_logs
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

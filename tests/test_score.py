@@ -18,16 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.signal
-
 from conftest import SHARED, venv_env
-from unisync_model.fix_sync import FixError, fix_video, shift_audio
-from unisync_model.media import audio_samples, probe
-from unisync_model.score import (SEGMENT_COLUMNS, VIDEO_COLUMNS, ScoreSettings, VideoLoader, expand_inputs,
-                                 merge_outputs, score_clip, score_shard, score_video, score_videos,
-                                 scorer_from_settings, write_outputs)
-from unisync_model.scorers import ClipData, TrainingFreeScorer, make_scorer
+
+from unisync_model.io.media import audio_samples, probe
+from unisync_model.model.lse import syncnet_lse
+from unisync_model.scoring.fix import FixError, fix_video, shift_audio
+from unisync_model.scoring.score import (SEGMENT_COLUMNS, VIDEO_COLUMNS, ScoreSettings, VideoLoader, expand_inputs,
+                                         merge_outputs, score_clip, score_shard, score_video, score_videos,
+                                         scorer_from_settings, write_outputs)
+from unisync_model.scoring.scorers import ClipData, TrainingFreeScorer, make_scorer
 from unisync_model.settings import FPS, SAMPLE_RATE
-from unisync_model.sync_metrics import syncnet_lse
 
 REAL = SHARED / "data" / "clips" / "real"
 # frontal, speaking, clean audio (their sync is assumed, not verified: the shift test is relative)
@@ -263,8 +263,8 @@ def test_unisync_checkpoint_scorer(clips, tmp_path):
     """A (random, tiny) UniSync checkpoint: its Mel × RGB inputs computed from the video on the fly."""
     import torch
 
-    from unisync_model.checkpoint import atomic_save, model_record
-    from unisync_model.model import UniSync, UniSyncConfig
+    from unisync_model.model.checkpoint import atomic_save, model_record
+    from unisync_model.model.unisync import UniSync, UniSyncConfig
     torch.manual_seed(0)
     atomic_save(model_record(UniSync(UniSyncConfig(audio="mel", visual="rgb", width=4, embed_dim=16)).eval()),
                 tmp_path / "model.pt")
@@ -277,10 +277,10 @@ def test_unisync_checkpoint_scorer(clips, tmp_path):
 
 def test_shard_route_matches_the_path_route_and_merges(clips, scorer, tmp_path):
     """The workflow's route: manifest → audio / tracks / landmarks shards → score per shard → merge."""
+    from unisync_model.corpora.manifest import build_manifest, write_manifest
     from unisync_model.extract.audio import extract_audio
     from unisync_model.extract.landmarks import extract_landmarks
     from unisync_model.extract.tracks import extract_tracks
-    from unisync_model.manifest import build_manifest, write_manifest
     from unisync_model.settings import LandmarksSettings, TracksSettings
     root = tmp_path / "corpus" / "someone"
     root.mkdir(parents=True)

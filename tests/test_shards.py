@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from unisync_model.shards import ShardReader, ShardWriter
+from unisync_model.io.shards import ShardReader, ShardWriter
 
 
 def test_write_and_read_back(tmp_path):

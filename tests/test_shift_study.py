@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, SHARED, venv_env
 from test_score import synthetic_clip
-from unisync_model import shift_study as study
-from unisync_model.scorers import ClipData, TrainingFreeScorer
+
+from unisync_model.scoring import shift_study as study
+from unisync_model.scoring.scorers import ClipData, TrainingFreeScorer
 
 CLIPS = SHARED / "data" / "clips"
 REAL = CLIPS / "real"

@@ -16,7 +16,6 @@ import sys
 import pytest
 import snakemake_executor_plugin_slurm  # noqa: F401  rendered below; a dependency (pyproject.toml)
 import yaml
-
 from conftest import ROOT, venv_env
 from test_workflow import TINY, merged
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from unisync_model.checkpoint import atomic_save, model_record
-from unisync_model.model import UniSync, UniSyncConfig, example_inputs
-from unisync_model.sync_loss import SyncLoss, generator_window
+from unisync_model.model.checkpoint import atomic_save, model_record
+from unisync_model.model.expert_loss import SyncLoss, generator_window
+from unisync_model.model.unisync import UniSync, UniSyncConfig, example_inputs
 
 CPU = torch.device("cpu")
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from unisync_model.sync_metrics import (OffsetCounts, calc_pdist, column_offsets, context_scores, offset_accuracy,
-                                        offset_counts, predicted_offsets, shift_scores, syncnet_lse)
+from unisync_model.model.lse import (OffsetCounts, calc_pdist, column_offsets, context_scores, offset_accuracy,
+                                     offset_counts, predicted_offsets, shift_scores, syncnet_lse)
 
 EPS = 1e-6  # torch.nn.functional.pairwise_distance's default: || x1 - x2 + eps ||
 

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import SHARED
-from unisync_model import syncnet
-from unisync_model.syncnet import (SyncNetExpert, SyncNetS, SyncNetWeightsError, load_syncnet, mfcc,
-                                   mfcc_window_count, mfcc_windows, syncnet_boxes, syncnet_crop, window_count)
+
+from unisync_model.model.syncnet import (SyncNetExpert, SyncNetS, SyncNetWeightsError, load_syncnet, mfcc,
+                                         mfcc_window_count, mfcc_windows, syncnet_boxes, syncnet_crop, window_count)
+from unisync_model.model.unisync import syncnet
 
 CPU = torch.device("cpu")
 
@@ -85,7 +85,7 @@ def test_the_official_format_loads_through_the_resolver_strictly(tmp_path, monke
 
 
 def test_a_missing_file_names_where_to_get_it(tmp_path, monkeypatch):
-    from unisync_model.weights import WeightsNotFound
+    from unisync_model.io.weights import WeightsNotFound
 
     monkeypatch.setenv("UNISYNC_WEIGHTS", str(tmp_path))  # offline (conftest): no download is tried
     with pytest.raises(WeightsNotFound, match=r"syncnet_v2\.model.*robots\.ox\.ac\.uk"):
@@ -226,9 +226,9 @@ def short_clip_track(yunet_weights):
 
 
 def test_per_window_embeddings_of_a_real_clip(short_clip_track):
-    from unisync_model.extract.tracks import segments_of
-    from unisync_model.media import audio_samples
-    from unisync_model.sync_metrics import syncnet_lse
+    from unisync_model.io.media import audio_samples
+    from unisync_model.io.track_array import segments_of
+    from unisync_model.model.lse import syncnet_lse
 
     path, track = short_clip_track
     crops = syncnet.crop_faces(path, track)

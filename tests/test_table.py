@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from unisync_model.table import results_table, write_table
+from unisync_model.evaluation.results_table import results_table, write_table
 
 
 def metrics(tmp_path, audio, visual, seed, accuracy):

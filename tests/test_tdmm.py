@@ -12,18 +12,18 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import SHARED, SHARED_WEIGHTS
-from unisync_model.extract.mobilenet_3ddfa import (BLOCKS, MobileNet3DDFA, load_mobilenet,
-                                                   upstream_state_dict)
-from unisync_model.extract.tdmm import (EXPRESSION, POSE, SHAPE, TdmmRegressor, crop_roi, extract_tdmm,
-                                        pose_angles, roi_boxes)
-from unisync_model.extract.tracks import TRACK_COLUMNS, extract_tracks
-from unisync_model.manifest import build_manifest
-from unisync_model.media import video_frames
+
+from unisync_model.corpora.manifest import build_manifest
+from unisync_model.extract.mobilenet_3ddfa import BLOCKS, MobileNet3DDFA, load_mobilenet, upstream_state_dict
+from unisync_model.extract.tdmm import (EXPRESSION, POSE, SHAPE, TdmmRegressor, crop_roi, extract_tdmm, pose_angles,
+                                        roi_boxes)
+from unisync_model.extract.tracks import extract_tracks
+from unisync_model.io.media import video_frames
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.track_array import TRACK_COLUMNS
+from unisync_model.io.weights import resolve
 from unisync_model.settings import TdmmSettings, TracksSettings
-from unisync_model.shards import ShardReader
-from unisync_model.weights import resolve
 
 MB05 = "3ddfa_v2_mb05_120x120.pth"
 MEAN_STD = "3ddfa_v2_param_mean_std_62d_120x120.npz"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from unisync_model.data import segment_windows
-from unisync_model.extract.tracks import (SEGMENT, TRACK_COLUMNS, link_faces, segments_of, speaking_face,
-                                          track_array)
+from unisync_model.extract.tracks import link_faces, speaking_face, track_array
+from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS, segments_of
+from unisync_model.training.windows import segment_windows
 
 
 def face(x: float, y: float, side: float) -> np.ndarray:

@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import YUNET, venv_env
-from unisync_model import weights
+
+from unisync_model.io import weights
 
 CHUNKS = 16  # the body is sent in this many pieces ...
 CHUNK_DELAY = 0.1  # ... this many seconds apart: a download takes about 1.6 s
@@ -88,7 +88,7 @@ def test_concurrent_downloads_share_an_empty_cache(mirror, yunet_weights):
     env.pop("UNISYNC_OFFLINE", None)
     env.pop("UNISYNC_WEIGHTS", None)
     # Each job imports first, says so, and resolves only on the go line: they start together.
-    code = ("import sys; from unisync_model.weights import resolve; import pooch, requests; "
+    code = ("import sys; from unisync_model.io.weights import resolve; import pooch, requests; "
             "print('ready', flush=True); sys.stdin.readline(); "
             f"print(resolve({YUNET!r}), flush=True)")
     jobs = [subprocess.Popen([sys.executable, "-c", code], env=env, text=True, stdin=subprocess.PIPE,

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from unisync_model.data import RankBatches, WindowDataset, window_loader
-from unisync_model.pairs import training_plan
+from unisync_model.io.shards import ShardReader, ShardWriter
 from unisync_model.settings import NegativeMix
-from unisync_model.shards import ShardReader, ShardWriter
+from unisync_model.training.pairs import training_plan
+from unisync_model.training.windows import RankBatches, WindowDataset, window_loader
 
 
 @pytest.mark.parametrize("dtype, frame", [(np.uint8, (6, 8, 3)), (np.float32, (80,)), (np.float16, (12,))])

@@ -10,10 +10,10 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, venv_env
 from tiny_hubert import make_tiny_hubert
-from unisync_model.shards import ShardReader
+
+from unisync_model.io.shards import ShardReader
 
 pytestmark = pytest.mark.slow
 

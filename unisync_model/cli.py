@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from unisync_model import settings as S
-from unisync_model.optional import DISTRIBUTION
+from unisync_model.io.optional import DISTRIBUTION
 
 
 def _shards(value: str) -> list[str]:
@@ -94,7 +94,7 @@ def main(verbose: bool, quiet: bool) -> None:
 @click.option("--size", type=int, default=160, show_default=True, help="Frame side in pixels.")
 def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, seed: int, size: int) -> None:
     """Generate the demo corpus (synthetic speech, animated face), laid out like LRS2."""
-    from unisync_model.demo_corpus import make_demo_corpus
+    from unisync_model.corpora.demo import make_demo_corpus
     split_speakers = {k: int(v) for k, v in (item.split("=") for item in splits.split(","))}
     make_demo_corpus(root, speakers=speakers, clips_per_speaker=clips_per_speaker,
                      split_speakers=split_speakers, seed=seed, size=size)
@@ -110,14 +110,14 @@ def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, 
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="clips.parquet to write.")
 def manifest(recipe: str, root: Path, shards: int, options_json: str, threads: int, out: Path) -> None:
     """List a corpus's clips with speaker, split, shard, media facts and status."""
-    from unisync_model.manifest import build_manifest, summary, write_manifest
+    from unisync_model.corpora.manifest import build_manifest, summary, write_manifest
     clips = build_manifest(recipe, root, shards, json.loads(options_json), threads)
     write_manifest(clips, out)
     logging.getLogger("unisync").info("manifest: %s", summary(clips))
 
 
 def _shard_clips(manifest_path: Path, shard: str):
-    from unisync_model.manifest import STATUS_OK, read_manifest
+    from unisync_model.corpora.manifest import STATUS_OK, read_manifest
     clips = read_manifest(manifest_path, shard)
     return clips[clips["status"] == STATUS_OK]
 
@@ -250,7 +250,7 @@ def _combination(f):
 def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir, settings_json, threads,
           seed) -> None:
     """Train one audio × visual combination (resumes from out-dir/checkpoints/last.pt)."""
-    from unisync_model.train import train as train_model
+    from unisync_model.training.trainer import train as train_model
     settings = S.parse_json(S.TrainSettings, settings_json)
     if seed is not None:
         settings = dataclasses.replace(settings, seed=seed)
@@ -268,7 +268,7 @@ def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir,
 def evaluate(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, model_path, out, offset_out,
              settings_json, split) -> None:
     """Binary-protocol accuracy of a model on a split (and optionally the offset protocol), to JSON."""
-    from unisync_model.evaluate import evaluate_binary, evaluate_offset, write_json
+    from unisync_model.evaluation.protocols import evaluate_binary, evaluate_offset, write_json
     settings = S.parse_json(S.EvalSettings, settings_json)
     log = logging.getLogger("unisync")
     record = evaluate_binary(model_path, manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep,
@@ -291,7 +291,7 @@ def evaluate(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, model
 @click.option("--png", "png_path", type=click.Path(path_type=Path), default=None, help="A bar chart of the table.")
 def table(metrics, corpus: str, md: Path, csv_path: Path, png_path: Path | None) -> None:
     """Gather evaluation JSONs (combinations × seeds) into the results table: markdown, CSV, chart."""
-    from unisync_model.table import results_table, write_table
+    from unisync_model.evaluation.results_table import results_table, write_table
     write_table(results_table(list(metrics)), corpus, md, csv_path, png_path)
 
 
@@ -301,7 +301,7 @@ def table(metrics, corpus: str, md: Path, csv_path: Path, png_path: Path | None)
 @click.option("--png", "png_path", type=click.Path(path_type=Path), required=True)
 def training_curves(logs, title: str, png_path: Path) -> None:
     """Loss and accuracy per epoch from training.csv logs (one line per seed), to a PNG."""
-    from unisync_model.training_curves import plot_curves
+    from unisync_model.reporting.training_curves import plot_curves
     plot_curves(list(logs), title, png_path)
 
 
@@ -311,7 +311,7 @@ def training_curves(logs, title: str, png_path: Path) -> None:
 @click.option("--png", "png_path", type=click.Path(path_type=Path), required=True)
 def job_benchmarks(directory: Path, csv_path: Path, png_path: Path) -> None:
     """Gather the benchmark files snakemake wrote for every job under DIRECTORY: a table and a chart."""
-    from unisync_model import job_benchmarks as jb
+    from unisync_model.reporting import job_benchmarks as jb
     jobs = jb.gather(directory)
     if jobs.empty:
         raise click.ClickException(f"no benchmark files under {directory}")
@@ -327,7 +327,7 @@ def job_benchmarks(directory: Path, csv_path: Path, png_path: Path) -> None:
 @click.option("--overview-clips", type=int, default=64, show_default=True, help="Clips in contact_sheet.png.")
 def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clips) -> None:
     """What happened to every clip (clips.csv, counts.csv, summary.md), and mouth-crop contact sheets."""
-    from unisync_model.report import write_report
+    from unisync_model.reporting.clip_report import write_report
     write_report(manifest_path, shards_dir, _shards(stages), _shards(shard_list), out_dir,
                  overview_clips=overview_clips)
 
@@ -341,7 +341,7 @@ def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clip
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True)
 def ablation_table_command(spec_json: str, corpus: str, visual: str, md: Path, csv_path: Path) -> None:
     """Paper Table V: accuracy per cross-speaker share and per margins, for each audio representation."""
-    from unisync_model.ablation import ablation_table, write_ablation_table
+    from unisync_model.evaluation.ablation_table import ablation_table, write_ablation_table
     spec = json.loads(spec_json)
     write_ablation_table(ablation_table(spec["rows"], spec["metrics"]), corpus, visual, md, csv_path)
 
@@ -355,7 +355,7 @@ def ablation_table_command(spec_json: str, corpus: str, visual: str, md: Path, c
 @click.option("--rows", type=int, default=6, show_default=True, help="Frames in the PNG.")
 def visualize(clip_id: str, results_dir: Path, out_dir: Path | None, rows: int) -> None:
     """Draw a clip's frames with its landmarks, parsing colours, 3DMM pose and mouth crop, to PNG and MP4."""
-    from unisync_model.visualize import visualize as draw
+    from unisync_model.reporting.visualize import visualize as draw
     draw(results_dir, clip_id, out_dir or results_dir / "visualize", rows)
 
 
@@ -390,9 +390,9 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
 
     Prints one tab-separated line per video to stdout as it is scored (path, AV offset, min dist,
     confidence, scorer; or `no score: <reason>`), then a summary line; logs and progress go to stderr."""
-    from unisync_model.progress import write_line
-    from unisync_model.score import (score_shard, score_videos, scorer_from_settings, settings_from_json,
-                                     summary_line, write_outputs)
+    from unisync_model.io.progress import write_line
+    from unisync_model.scoring.score import (score_shard, score_videos, scorer_from_settings, settings_from_json,
+                                             summary_line, write_outputs)
     if bool(paths) == bool(manifest_path):
         raise click.UsageError("give either PATHS or --manifest with --shard and --shards-dir")
     if manifest_path and not (shard and shards_dir):
@@ -428,7 +428,7 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
 @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
 def score_merge(dirs, out_dir: Path) -> None:
     """Join the outputs of several `unisync score` runs (the workflow's shards) into one folder."""
-    from unisync_model.score import merge_outputs
+    from unisync_model.scoring.score import merge_outputs
     n = merge_outputs(dirs, out_dir)
     logging.getLogger("unisync").info("score-merge: %d videos -> %s", n, out_dir)
 
@@ -447,8 +447,8 @@ def score_merge(dirs, out_dir: Path) -> None:
               help="Write the shift into the audio samples (AAC) instead of timestamps / an MP4 edit list.")
 def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, reencode_audio) -> None:
     """Copy VIDEO to OUT with the audio shifted to undo its offset; the video stream is not re-encoded."""
-    from unisync_model.fix_sync import FixError, fix_video
-    from unisync_model.score import scorer_from_settings, settings_from_json
+    from unisync_model.scoring.fix import FixError, fix_video
+    from unisync_model.scoring.score import scorer_from_settings, settings_from_json
     settings = settings_from_json(settings_json)
     try:
         scorer = None if offset is not None else scorer_from_settings(scorer_name, model_path, settings)
@@ -484,8 +484,8 @@ def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_
                 settings_json) -> None:
     """Shift each video's audio by k frames in memory and check that the reported offset moves by −k
     (within one frame): a row per clip × shift in trials.csv, a table per clip in table.md."""
-    from unisync_model import shift_study as study
-    from unisync_model.score import scorer_from_settings, settings_from_json
+    from unisync_model.scoring import shift_study as study
+    from unisync_model.scoring.score import scorer_from_settings, settings_from_json
     if bool(paths) == bool(merge_paths):
         raise click.UsageError("give either PATHS or --merge trials.csv …")
     categories = study.clip_categories(notes_path) if notes_path else None

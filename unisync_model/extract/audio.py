@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import run_stage
-from unisync_model.media import MediaError, speech_audio
+from unisync_model.io.media import MediaError, speech_audio
 from unisync_model.settings import SAMPLE_RATE, AudioSettings, to_dict
 
 

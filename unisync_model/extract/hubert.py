@@ -5,7 +5,7 @@ audio into one frame per 320 samples (20 ms), each computed from a 400-sample re
 padding, frame j would see samples [320 j, 320 j + 400), centred 200 samples (12.5 ms) after the start
 of its 20 ms. We pad each clip with 40 zero samples on both sides, so frame j sees
 [320 j - 40, 320 j + 360), centred on 320 j + 160: the centre of [j/50, (j+1)/50) s, the interval that
-frame j of a 50 Hz stream stands for in unisync_model.alignment (video frame i ↔ HuBERT frames 2i and
+frame j of a 50 Hz stream stands for in unisync_model.io.av_timing (video frame i ↔ HuBERT frames 2i and
 2i+1). A clip of n samples gives exactly n // 320 frames; the last n % 320 samples (< 20 ms) are left
 out, as are the fewer than 320 samples that make no whole frame.
 
@@ -53,13 +53,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from unisync_model import weights
-from unisync_model.alignment import HUBERT_RATE
-from unisync_model.checkpoint import pick_device
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.optional import require
+from unisync_model.io import weights
+from unisync_model.io.av_timing import HUBERT_RATE
+from unisync_model.io.device import pick_device
+from unisync_model.io.optional import require
+from unisync_model.io.shards import ShardReader
 from unisync_model.settings import SAMPLE_RATE, HubertSettings, to_dict
-from unisync_model.shards import ShardReader
 
 log = logging.getLogger(__name__)
 

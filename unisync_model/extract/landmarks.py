@@ -57,12 +57,12 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.extract.tracks import SEGMENT
-from unisync_model.media import MediaError, probe, video_frames
-from unisync_model.optional import require
+from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.optional import require
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.track_array import SEGMENT
+from unisync_model.io.weights import WeightsNotFound, resolve, search_dirs
 from unisync_model.settings import LandmarksSettings, to_dict
-from unisync_model.shards import ShardReader
-from unisync_model.weights import WeightsNotFound, resolve, search_dirs
 
 N_POINTS = 68
 JAW = slice(0, 17)
@@ -238,7 +238,7 @@ class FanLandmarks:
     def __init__(self, settings: LandmarksSettings, device=None):
         import torch
 
-        from unisync_model.checkpoint import pick_device
+        from unisync_model.io.device import pick_device
         self.torch = torch
         self.device = device if device is not None else pick_device()
         self.weights = resolve(settings.fan_weights)

@@ -9,8 +9,8 @@ import numpy as np
 import scipy.signal
 
 from unisync_model.extract.stage import run_stage
+from unisync_model.io.shards import ShardReader
 from unisync_model.settings import MEL_HOP, SAMPLE_RATE, MelSettings, to_dict
-from unisync_model.shards import ShardReader
 
 
 def log_mel(samples: np.ndarray, settings: MelSettings) -> np.ndarray:

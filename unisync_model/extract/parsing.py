@@ -54,11 +54,11 @@ import pandas as pd
 
 from unisync_model.extract.rgb import X_COORDS, Y_COORDS, crop_matrix
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.media import MediaError, probe, video_frames
-from unisync_model.optional import require
+from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.optional import require
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.weights import resolve
 from unisync_model.settings import ParsingSettings, RgbSettings, to_dict
-from unisync_model.shards import ShardReader
-from unisync_model.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ def extract_parsing(clips: pd.DataFrame, tracks_shard: str | Path, landmarks_sha
 
         return run_stage(landmarks.clip_ids, process, out, "parsing", attrs, upstream_skipped=landmarks.skipped)
     if settings.backend == "facexlib":
-        from unisync_model.checkpoint import pick_device
+        from unisync_model.io.device import pick_device
         device = pick_device()
         parser = load_parser(settings, device)
         paths = dict(zip(clips["clip_id"], clips["path"]))

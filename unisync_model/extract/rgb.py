@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.extract.tracks import TRACK_COLUMNS
-from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.track_array import TRACK_COLUMNS
 from unisync_model.settings import RgbSettings, to_dict
-from unisync_model.shards import ShardReader
 
 DECODE_MARGIN = 2.0
 

@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from unisync_model.progress import progress
-from unisync_model.shards import ShardWriter
+from unisync_model.io.progress import progress
+from unisync_model.io.shards import ShardWriter
 
 log = logging.getLogger(__name__)
 

@@ -58,14 +58,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from unisync_model.checkpoint import pick_device
 from unisync_model.extract.mobilenet_3ddfa import N_PARAMS, load_mobilenet
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.extract.tracks import SEGMENT
-from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.io.device import pick_device
+from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.track_array import SEGMENT
+from unisync_model.io.weights import resolve, sha256_of
 from unisync_model.settings import TdmmSettings, to_dict
-from unisync_model.shards import ShardReader
-from unisync_model.weights import resolve, sha256_of
 
 POSE = slice(0, 12)
 SHAPE = slice(12, 52)

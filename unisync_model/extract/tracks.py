@@ -26,14 +26,11 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.media import MediaError, probe, video_frames
+from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS, segments_of  # noqa: F401 (the stage's format)
+from unisync_model.io.weights import resolve
 from unisync_model.settings import WINDOW_FRAMES, TracksSettings, to_dict
-from unisync_model.weights import resolve
 
-TRACK_COLUMNS = ["x1", "y1", "x2", "y2", "score",
-                 "reye_x", "reye_y", "leye_x", "leye_y", "nose_x", "nose_y",
-                 "rmouth_x", "rmouth_y", "lmouth_x", "lmouth_y", "detected", "segment"]
-SEGMENT = TRACK_COLUMNS.index("segment")
 MIN_SEGMENT_FRAMES = WINDOW_FRAMES  # a segment shorter than one model window is of no use
 LINK_IOU = 0.3  # a detection continues a track when it overlaps the track's last box this much
 
@@ -181,13 +178,6 @@ def track_array(n_frames: int, kept: list[FaceTrack], smooth_frames: int) -> np.
     faces = np.stack([np.interp(everywhere, known, faces[known, c]) for c in range(15)], axis=1)
     return np.concatenate([faces[:, 0:4], faces[:, 14:15], faces[:, 4:14], detected[:, None], segment[:, None]],
                           axis=1).astype(np.float32)
-
-
-def segments_of(track: np.ndarray) -> list[tuple[int, int]]:
-    """The [start, stop) frame ranges of a track's segments."""
-    segment = track[:, SEGMENT].astype(np.int64)
-    return [(int(np.flatnonzero(segment == s)[0]), int(np.flatnonzero(segment == s)[-1]) + 1)
-            for s in np.unique(segment[segment >= 0])]
 
 
 def detect_size(width: int, height: int, detect_width: int) -> tuple[int, int]:

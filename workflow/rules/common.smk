@@ -7,8 +7,8 @@ import sys
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from unisync_model.ablation import table_rows, variant_settings
-from unisync_model.manifest import shard_names
+from unisync_model.evaluation.ablation_table import table_rows, variant_settings
+from unisync_model.corpora.manifest import shard_names
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -174,7 +174,7 @@ def score_model():
 def unisync_representations():
     """(audio, visual) of the unisync scorer: the checkpoint's own when it exists, else score.audio / visual."""
     if os.path.isfile(score_model()):
-        from unisync_model.scorers import model_representations
+        from unisync_model.scoring.scorers import model_representations
 
         return model_representations(score_model())
     return SCORE["audio"], SCORE["visual"]

@@ -16,9 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unisync_model.alignment import HUBERT_WINDOW, MEL_WINDOW
+from unisync_model.io.av_timing import HUBERT_WINDOW, MEL_WINDOW
 from unisync_model.settings import WINDOW_FRAMES, ModelSettings
-
 
 # What one frame of each representation looks like in its shard (the default shapes; a config may
 # give others, e.g. a different crop size or HuBERT-large's 1024 features).

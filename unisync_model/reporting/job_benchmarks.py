@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from unisync_model.figures import pyplot, save_png
-from unisync_model.files import write_atomic
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.figures import pyplot, save_png
 
 NUMBERS = ["s", "max_rss", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"]
 

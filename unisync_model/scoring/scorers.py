@@ -56,8 +56,8 @@ import numpy as np
 import scipy.signal
 
 from unisync_model.extract.stage import SkipClip
-from unisync_model.extract.tracks import segments_of
-from unisync_model.media import level_dbfs
+from unisync_model.io.media import level_dbfs
+from unisync_model.io.track_array import segments_of
 from unisync_model.settings import (FPS, SAMPLE_RATE, WINDOW_FRAMES, HubertSettings, LandmarksSettings, MelSettings,
                                     ParsingSettings, RgbSettings, TdmmSettings)
 
@@ -266,16 +266,6 @@ class StageSettings:
     hubert: HubertSettings = field(default_factory=HubertSettings)
 
 
-class _ArrayReader:
-    """A ShardReader look-alike over one clip's array (for evaluate.segment_embeddings)."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-
-    def read(self, clip_id: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        return self.array[start:stop]
-
-
 def model_representations(path: str | Path) -> tuple[str, str]:
     """(audio, visual) representation names of a UniSync checkpoint, without building the model."""
     import torch
@@ -295,7 +285,8 @@ class UniSyncScorer:
 
     def __init__(self, model_path: str | Path, stages: StageSettings | None = None, device=None,
                  batch_size: int = 256):
-        from unisync_model.checkpoint import load_model, pick_device
+        from unisync_model.io.device import pick_device
+        from unisync_model.model.checkpoint import load_model
         self.device = device or pick_device()
         self.model = load_model(model_path, self.device)
         self.model_path = str(model_path)
@@ -354,8 +345,8 @@ class UniSyncScorer:
                 clip.arrays[stage] = self._compute(stage, clip)
 
     def embed(self, clip: ClipData) -> list[SegmentEmbeddings]:
-        from unisync_model.alignment import window_count
-        from unisync_model.evaluate import segment_embeddings
+        from unisync_model.io.av_timing import window_count
+        from unisync_model.model.embed import embed_windows, window_span
         visual, audio = clip.arrays[self.visual_rep], clip.arrays[self.audio_rep]
         out = []
         for start, stop in segments_of(clip.track):
@@ -365,8 +356,9 @@ class UniSyncScorer:
                 seg.reason = (f"segment too short: {stop - start} frames < a {WINDOW_FRAMES}-frame window"
                               if stop - start < WINDOW_FRAMES else "no audio under the segment")
             else:
-                v, a = segment_embeddings(self.model, _ArrayReader(visual), _ArrayReader(audio), clip.clip_id,
-                                          start, windows, self.audio_rep, self.batch_size)
+                (v0, v1), (a0, a1) = window_span(start, windows, self.audio_rep)
+                v, a = embed_windows(self.model, visual[v0:v1], audio[a0:a1], start, windows, self.audio_rep,
+                                     self.batch_size)
                 seg.visual, seg.audio = v.numpy(), a.numpy()
             out.append(seg)
         return out
@@ -388,7 +380,7 @@ class SyncNetScorer:
     needs_video = True  # its 224 × 224 face crops are not a stage: they come from the video
 
     def __init__(self, weights: str | Path | None = None, device=None):
-        from unisync_model.syncnet import SYNCNET_FILE, SyncNetExpert
+        from unisync_model.model.syncnet import SYNCNET_FILE, SyncNetExpert
         self.expert = SyncNetExpert(weights or SYNCNET_FILE, device)
         self.description = (f"SyncNet ({Path(str(weights or SYNCNET_FILE)).name}, syncnet_python's): Euclidean "
                             f"distance of its embeddings, the LSE-D / LSE-C of talking-face papers")

@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from unisync_model.alignment import AUDIO_FEATURES, window_count
-from unisync_model.extract.tracks import segments_of
-from unisync_model.manifest import STATUS_OK, read_manifest
-from unisync_model.pairs import Plan
+from unisync_model.corpora.manifest import STATUS_OK, read_manifest
+from unisync_model.io.av_timing import AUDIO_FEATURES, window_count
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.track_array import segments_of
 from unisync_model.settings import WINDOW_FRAMES
-from unisync_model.shards import ShardReader
+from unisync_model.training.pairs import Plan
 
 TABLE_COLUMNS = ["clip_id", "speaker", "split", "shard", "first_frame", "windows"]
 

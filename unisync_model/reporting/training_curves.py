@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unisync_model.figures import pyplot, save_png
+from unisync_model.io.figures import pyplot, save_png
 
 COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
 

@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from unisync_model.contact_sheets import check_crops, clip_sheet, overview_sheet, pick_frames, safe_name
-from unisync_model.files import write_atomic
-from unisync_model.manifest import STATUS_OK, read_manifest
-from unisync_model.shards import ShardReader
+from unisync_model.corpora.manifest import STATUS_OK, read_manifest
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.shards import ShardReader
+from unisync_model.reporting.contact_sheets import check_crops, clip_sheet, overview_sheet, pick_frames, safe_name
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unisync_model.alignment import AUDIO_FEATURES
-from unisync_model.checkpoint import load_checkpoint, pick_device
-from unisync_model.data import RankBatches, WindowDataset, clip_table, open_shards, window_loader
-from unisync_model.files import write_atomic
-from unisync_model.pairs import binary_protocol_plan
-from unisync_model.progress import progress
-from unisync_model.settings import WINDOW_FRAMES, EvalSettings, to_dict
-from unisync_model.shards import ShardReader
-from unisync_model.sync_metrics import (CONTEXTS, TOLERANCE, VSHIFT, offset_accuracy, offset_counts, shift_scores,
-                                        syncnet_lse)
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.device import pick_device
+from unisync_model.io.progress import progress
+from unisync_model.io.shards import ShardReader
+from unisync_model.model.checkpoint import load_checkpoint
+from unisync_model.model.embed import embed_windows, window_span
+from unisync_model.model.lse import (CONTEXTS, TOLERANCE, VSHIFT, offset_accuracy, offset_counts, shift_scores,
+                                     syncnet_lse)
+from unisync_model.settings import EvalSettings, to_dict
+from unisync_model.training.pairs import binary_protocol_plan
+from unisync_model.training.windows import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 
 BINARY = "binary"
 OFFSET = "offset"
@@ -69,24 +70,12 @@ def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: st
             "speakers": int(clips["speaker"].nunique()), "settings": to_dict(settings)}
 
 
-@torch.no_grad()
 def segment_embeddings(model, visual: ShardReader, audio: ShardReader, clip_id: str, first_frame: int, windows: int,
                        audio_feature: str, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The visual and audio embeddings (windows × D each, on the CPU) of the windows starting at
-    first_frame … first_frame + windows − 1: the segment is read once, windows are cut from it."""
-    device = next(model.parameters()).device
-    audio_start, audio_length, _ = AUDIO_FEATURES[audio_feature]
-    frames = visual.read(clip_id, first_frame, first_frame + windows + WINDOW_FRAMES - 1)
-    a0 = audio_start(first_frame)
-    features = audio.read(clip_id, a0, audio_start(first_frame + windows - 1) + audio_length).astype(np.float32)
-    v_out, a_out = [], []
-    for b in range(0, windows, batch_size):
-        starts = range(b, min(windows, b + batch_size))
-        v = np.stack([frames[s:s + WINDOW_FRAMES] for s in starts])
-        a = np.stack([features[audio_start(first_frame + s) - a0:][:audio_length] for s in starts])
-        v_out.append(model.embed_visual(torch.from_numpy(v).to(device)).float().cpu())
-        a_out.append(model.embed_audio(torch.from_numpy(a).to(device)).float().cpu())
-    return torch.cat(v_out), torch.cat(a_out)
+    """The embeddings of a segment's windows (model.embed), its rows read from the shards once."""
+    (v0, v1), (a0, a1) = window_span(first_frame, windows, audio_feature)
+    return embed_windows(model, visual.read(clip_id, v0, v1), audio.read(clip_id, a0, a1), first_frame, windows,
+                         audio_feature, batch_size)
 
 
 def _per_clip_mean(segments: list[dict], key: str) -> list[float]:

@@ -10,12 +10,8 @@ from typing import Any
 import torch
 
 from unisync_model import __version__
-from unisync_model.model import UniSync, UniSyncConfig
-
-
-def pick_device() -> torch.device:
-    """cuda where there is one, else the CPU; every caller takes the device from here, once."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from unisync_model.io.device import pick_device
+from unisync_model.model.unisync import UniSync, UniSyncConfig
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:

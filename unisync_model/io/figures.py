@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from unisync_model.files import write_atomic
+from unisync_model.io.atomic_files import write_atomic
 
 
 def pyplot():

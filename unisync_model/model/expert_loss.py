@@ -22,7 +22,7 @@ are, or crop the generator's training faces with `crop_matrix`.
 
 Example: one generator step (Wav2Lip's recipe: L1 reconstruction plus a small weight on sync)
 
-    from unisync_model.sync_loss import SyncLoss, generator_window
+    from unisync_model.model.expert_loss import SyncLoss, generator_window
 
     sync_loss = SyncLoss("models/mel_rgb/model.pt")          # frozen UniSync Mel × RGB expert
     optimiser = torch.optim.Adam(generator.parameters(), lr=1e-4)   # the generator's own parameters
@@ -43,8 +43,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unisync_model.checkpoint import load_model
-from unisync_model.model import UniSync
+from unisync_model.model.checkpoint import load_model
+from unisync_model.model.unisync import UniSync
 from unisync_model.settings import WINDOW_FRAMES
 
 

@@ -54,9 +54,9 @@ import torch
 import torch.nn as nn
 from scipy.signal import medfilt
 
-from unisync_model import weights
-from unisync_model.checkpoint import pick_device
-from unisync_model.optional import require
+from unisync_model.io import weights
+from unisync_model.io.device import pick_device
+from unisync_model.io.optional import require
 from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES
 
 SYNCNET_FILE = "syncnet_v2.model"
@@ -252,8 +252,8 @@ def crop_faces(path: str | Path, track: np.ndarray, smooth: bool = True) -> np.n
     stage's array: box corners in source pixels, a segment column). Boxes are median-filtered per
     segment, as syncnet_python filters per face track; frames outside every segment get their
     unfiltered interpolated box (no window is drawn there)."""
-    from unisync_model.extract.tracks import segments_of
-    from unisync_model.media import probe, video_frames
+    from unisync_model.io.media import probe, video_frames
+    from unisync_model.io.track_array import segments_of
 
     dets = syncnet_boxes(track[:, :4], smooth=False)
     if smooth:
@@ -321,7 +321,7 @@ class SyncNetExpert:
         audio (samples 640 a … 640 b, MFCC computed on that piece as syncnet_python does on the
         track's cut audio), both trimmed to syncnet_python's window count. A list of
         {"segment": (a, b), "visual": n × 1024, "audio": n × 1024} for syncnet_lse."""
-        from unisync_model.extract.tracks import segments_of
+        from unisync_model.io.track_array import segments_of
 
         crops = crop_faces(path, track)
         result = []

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from unisync_model.extract.tracks import SEGMENT
-from unisync_model.files import write_atomic
-from unisync_model.media import probe, video_frames
-from unisync_model.shards import ShardReader
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.media import probe, video_frames
+from unisync_model.io.shards import ShardReader
+from unisync_model.io.track_array import SEGMENT
 
 log = logging.getLogger(__name__)
 PANEL = 192  # pixels: every panel is PANEL high
@@ -114,7 +114,7 @@ def compose(t: int, frame: np.ndarray, arrays: dict[str, np.ndarray]) -> np.ndar
 
 def visualize(results: str | Path, clip_id: str, out_dir: str | Path, rows: int = 6) -> tuple[Path, Path]:
     """Write <out_dir>/<safe clip id>.png (a few frames) and .mp4 (every frame, with the audio)."""
-    from unisync_model.contact_sheets import safe_name
+    from unisync_model.reporting.contact_sheets import safe_name
     results, out_dir = Path(results), Path(out_dir)
     row, arrays = clip_arrays(results, clip_id)
     info = probe(row["path"])

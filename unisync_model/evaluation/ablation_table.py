@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unisync_model.files import write_atomic
+from unisync_model.io.atomic_files import write_atomic
 
 VARIANT = re.compile(r"x(?P<cross>[0-9.]+)_m(?P<same_margin>[0-9.]+)-(?P<cross_margin>[0-9.]+)")
 # Paper Table V (LRS2, RGB): accuracy % with Mel and with HuBERT.

@@ -35,15 +35,16 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from unisync_model import distributed
-from unisync_model.checkpoint import atomic_save, model_record
-from unisync_model.data import RankBatches, WindowDataset, clip_table, open_shards, window_loader
-from unisync_model.loss import margin_bce
-from unisync_model.model import UniSync, UniSyncConfig
-from unisync_model.pairs import CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan, training_plan
-from unisync_model.progress import progress
+from unisync_model.io.progress import progress
+from unisync_model.io.shards import ShardReader
+from unisync_model.model.checkpoint import atomic_save, model_record
+from unisync_model.model.margin_bce import margin_bce
+from unisync_model.model.unisync import UniSync, UniSyncConfig
 from unisync_model.settings import WINDOW_FRAMES, TrainSettings, to_dict
-from unisync_model.shards import ShardReader
+from unisync_model.training import distributed
+from unisync_model.training.pairs import (CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan,
+                                          training_plan)
+from unisync_model.training.windows import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 
 log = logging.getLogger(__name__)
 LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "windows", "seconds"]

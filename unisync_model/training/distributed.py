@@ -26,7 +26,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from unisync_model.checkpoint import pick_device
+from unisync_model.io.device import pick_device
 
 log = logging.getLogger(__name__)
 

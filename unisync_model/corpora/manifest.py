@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from unisync_model.corpora import CLIP_COLUMNS, RECIPES
-from unisync_model.media import MediaError, probe
-from unisync_model.progress import progress
+from unisync_model.io.media import MediaError, probe
+from unisync_model.io.progress import progress
 from unisync_model.settings import FPS, WINDOW_FRAMES
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ import logging
 import os
 from pathlib import Path
 
-from unisync_model.media import MediaError, _url, probe, run
+from unisync_model.io.media import MediaError, _url, probe, run
 from unisync_model.settings import FPS
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def fix_video(video: str | Path, out: str | Path, offset_frames: float | None = 
     offset; FixError if the video gets no score). The record says which and with what confidence."""
     detected = None
     if offset_frames is None:
-        from unisync_model.score import score_video, scorer_from_settings
+        from unisync_model.scoring.score import score_video, scorer_from_settings
         scorer = scorer or scorer_from_settings("training-free", settings=settings)
         detected = score_video(video, scorer, settings)
         if not detected.ok:

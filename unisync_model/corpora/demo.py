@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unisync_model.optional import require
+from unisync_model.io.optional import require
 from unisync_model.settings import FPS, SAMPLE_RATE
 
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640: the audio of one video frame

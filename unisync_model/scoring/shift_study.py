@@ -31,12 +31,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from unisync_model.files import write_atomic
-from unisync_model.progress import progress
-from unisync_model.score import ScoreSettings, VideoLoader, expand_inputs, score_clip
-from unisync_model.scorers import SAMPLES_PER_FRAME, ClipData, NoScore, Scorer
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.progress import progress
+from unisync_model.model.lse import VSHIFT
+from unisync_model.scoring.score import ScoreSettings, VideoLoader, expand_inputs, score_clip
+from unisync_model.scoring.scorers import SAMPLES_PER_FRAME, ClipData, NoScore, Scorer
 from unisync_model.settings import FPS
-from unisync_model.sync_metrics import VSHIFT
 
 log = logging.getLogger(__name__)
 

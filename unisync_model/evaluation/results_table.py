@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from unisync_model.figures import pyplot, save_png
-from unisync_model.files import write_atomic
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.figures import pyplot, save_png
 
 PROTOCOL_NOTES = {
     "binary": "binary protocol (max_%, mean_%, std_%, synced_%, unsynced_%, pairs; Wav2Lip, LatentSync, the paper): "

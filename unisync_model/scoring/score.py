@@ -56,14 +56,14 @@ import torch
 import torch.nn.functional as F
 
 from unisync_model.extract.stage import SkipClip
-from unisync_model.figures import save_png
-from unisync_model.media import MediaError, probe, speech_audio
-from unisync_model.progress import progress
-from unisync_model.score_inputs import expand_inputs
-from unisync_model.scorers import (SAMPLES_PER_FRAME, ClipData, NoScore, Scorer, StageSettings, TrainingFreeSettings,
-                                   level_dbfs, make_scorer)
+from unisync_model.io.figures import save_png
+from unisync_model.io.media import MediaError, probe, speech_audio
+from unisync_model.io.progress import progress
+from unisync_model.model.lse import VSHIFT, calc_pdist, syncnet_lse
+from unisync_model.scoring.inputs import expand_inputs
+from unisync_model.scoring.scorers import (SAMPLES_PER_FRAME, ClipData, NoScore, Scorer, StageSettings,
+                                           TrainingFreeSettings, level_dbfs, make_scorer)
 from unisync_model.settings import FPS, TracksSettings
-from unisync_model.sync_metrics import VSHIFT, calc_pdist, syncnet_lse
 
 log = logging.getLogger(__name__)
 
@@ -342,8 +342,8 @@ def shard_clips(manifest: str | Path, shard: str, shards_dir: str | Path, scorer
     """(clip id, video path, ClipData or the reason it has none) for every clip of a manifest shard,
     read from the shards of the stages the scorer needs (the first reason met wins: the manifest's
     status, then each stage's skip record, then silence)."""
-    from unisync_model.manifest import STATUS_OK, read_manifest
-    from unisync_model.shards import ShardReader
+    from unisync_model.corpora.manifest import STATUS_OK, read_manifest
+    from unisync_model.io.shards import ShardReader
 
     clips = read_manifest(manifest, shard)
     stages = list(dict.fromkeys(("audio", "tracks", *scorer.needs)))
