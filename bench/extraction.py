@@ -63,7 +63,7 @@ def frames_written(work: Path, stage: str) -> int:
     """25 fps frames of the clips a stage wrote (audio stages: their seconds × 25)."""
     from unisync_model.io.av_timing import MEL_RATE
     from unisync_model.io.shards import ShardReader
-    from unisync_model.scoring.scorers import SAMPLES_PER_FRAME
+    from unisync_model.io.av_timing import SAMPLES_PER_FRAME
     from unisync_model.settings import FPS
 
     reader = ShardReader(work / stage / "000.h5")

@@ -17,7 +17,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from wav2lip_expert import Wav2LipExpert
 from wav2lip_expert import example_inputs as expert_inputs
 
-from unisync_model.model.unisync import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
+from unisync_model import representations
+from unisync_model.model.unisync import UniSync, UniSyncConfig, example_inputs
+from unisync_model.representations import AUDIO, VISUAL
 
 PAPER = {"UniSync": (16.3e6, 1.73e9), "Wav2Lip expert": (16.4e6, 1.22e9)}  # Table III: parameters, "G"
 
@@ -64,7 +66,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     info = machine()
-    rows = [unisync_row(a, v, args.width) for a in AUDIO_PREPROCESS for v in VISUAL_PREPROCESS] + [expert_row()]
+    rows = [unisync_row(a, v, args.width) for a in representations.names(AUDIO) for v in representations.names(VISUAL)] + [expert_row()]
     text = table(rows, floatfmt=".3f")
     print(text)
     ours = next(r for r in rows if r["model"] == "UniSync mel × rgb")

@@ -29,8 +29,8 @@ PHASES = {
     "audio decoding (ffmpeg)": ("unisync_model/io/media.py", "audio_samples"),
     "tracks: decoding, YuNet, linking": ("unisync_model/extract/tracks.py", "track_clip"),
     "landmarks: decoding, dlib": ("unisync_model/extract/landmarks.py", "landmarks_clip"),
-    "signals and distances": ("unisync_model/scoring/score.py", "score_clip"),
-    "outputs (CSV, JSON, plots)": ("unisync_model/scoring/score.py", "write_outputs"),
+    "signals and distances": ("unisync_model/scoring/results.py", "score_clip"),
+    "outputs (CSV, JSON, plots)": ("unisync_model/scoring/outputs.py", "write_outputs"),
 }
 
 
@@ -56,7 +56,10 @@ def run_command(videos: list[Path], out_dir: Path) -> tuple[float, float]:
 def profile(videos: list[Path], out_dir: Path) -> list[dict]:
     """Wall seconds per phase of the same scoring, in this process."""
     from unisync_model.io import media
-    from unisync_model.scoring.score import ScoreSettings, score_videos, scorer_from_settings, write_outputs
+    from unisync_model.scoring.outputs import write_outputs
+    from unisync_model.scoring.scorers import scorer_from_settings
+    from unisync_model.scoring.videos import score_videos
+    from unisync_model.settings import ScoreSettings
 
     settings = ScoreSettings()
     scorer = scorer_from_settings("training-free", None, settings)

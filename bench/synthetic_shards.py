@@ -17,7 +17,7 @@ from unisync_model.corpora.manifest import STATUS_OK, shard_names, write_manifes
 from unisync_model.io.av_timing import MEL_RATE
 from unisync_model.io.shards import ShardWriter
 from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
-from unisync_model.model.unisync import VISUAL_FRAME_SHAPES
+from unisync_model import representations
 from unisync_model.settings import FPS
 
 MIN_FRAMES, MAX_FRAMES = 40, 160
@@ -37,7 +37,7 @@ def write_synthetic_corpus(root: Path, shards: int = 2, clips_per_shard: int = 1
             for k in range(clips_per_shard):
                 clip_id = f"s{shard}_c{k:04d}"
                 frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
-                rgb.add(clip_id, rng.integers(0, 256, (frames, *VISUAL_FRAME_SHAPES["rgb"]), dtype=np.uint8))
+                rgb.add(clip_id, rng.integers(0, 256, (frames, *representations.get("rgb").frame_shape), dtype=np.uint8))
                 mel_frames = -(-frames * MEL_RATE // FPS) + 1
                 mel.add(clip_id, rng.uniform(-4, 4, (mel_frames, 80)).astype(np.float32))
                 track = np.zeros((frames, len(TRACK_COLUMNS)), np.float32)

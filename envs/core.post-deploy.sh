@@ -1,16 +1,4 @@
 #!/usr/bin/env bash
-# Snakemake (--use-conda / --sdm conda) runs this once, right after building the environment of the
-# envs/*.yaml file of the same name, with that environment activated, from a copy under
-# .snakemake/conda/ and in the working directory: no path relative to this file or to the cwd points
-# at the project. workflow/rules/common.smk exports the project root as UNISYNC_PROJECT_ROOT.
-#
-# It installs the checkout into the environment: editable, so jobs run the checkout's current code
-# (the environment is rebuilt only when its envs/ files change), and without dependencies, which the
-# environment file lists. Every envs/*.post-deploy.sh is this same script (tests/test_envs.py).
-set -euo pipefail
-root="${UNISYNC_PROJECT_ROOT:?is not set: run this through snakemake, which sets it in workflow/rules/common.smk}"
-if [ ! -f "$root/pyproject.toml" ]; then
-    echo "UNISYNC_PROJECT_ROOT=$root has no pyproject.toml" >&2
-    exit 1
-fi
-python -m pip install --no-input --no-deps --editable "$root"
+# Snakemake runs this after building the environment of the envs/*.yaml file of the same name: it
+# installs this checkout into it, by envs/install_checkout.sh (the same steps for every environment).
+exec bash "${UNISYNC_PROJECT_ROOT:?is not set: run this through snakemake (workflow/rules/common.smk sets it)}/envs/install_checkout.sh"

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, venv_env
+from helpers import ROOT, venv_env
 
 from unisync_model.evaluation.ablation_table import ablation_table, table_rows, variant_name, variant_settings
 from unisync_model.settings import TrainSettings, from_dict

@@ -1,4 +1,4 @@
-"""Broken, odd and awkwardly named inputs (tests/bad_inputs.py): media.py classifies and decodes each
+"""Broken, odd and awkwardly named inputs (tests/helpers/bad_inputs.py): media.py classifies and decodes each
 one, and every stage of the pipeline gets through a folder of them with each file accounted for once."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from bad_inputs import OK, PWNED, WEIRD_NAMES, ffmpeg, frame_rates, make_bad_corpus
-from conftest import ROOT, venv_env
+from helpers import ROOT, venv_env
+from helpers.bad_inputs import OK, PWNED, WEIRD_NAMES, ffmpeg, frame_rates, make_bad_corpus
 
 from unisync_model.corpora.manifest import shard_names
 from unisync_model.io.media import MediaError, VideoInfo, audio_samples, frame_size, probe, video_frames

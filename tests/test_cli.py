@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import venv_env
+from helpers import venv_env
 
 from unisync_model.cli import main
 from unisync_model.scoring.inputs import expand_inputs
@@ -36,6 +36,8 @@ def test_settings_take_a_json_object_or_a_file(tmp_path):
     settings.write_text('{"silence_dbfs": -20}')
     assert json.loads(_settings_text(None, None, str(settings))) == {"silence_dbfs": -20}
     assert json.loads(_settings_text(None, None, '{"batch_size": 8}')) == {"batch_size": 8}
+    long = json.dumps({f"key_{k}": "x" * 20 for k in range(40)})  # longer than a file name may be
+    assert json.loads(_settings_text(None, None, long))["key_39"] == "x" * 20
     for bad, message in ((str(tmp_path / "none.json"), "neither a JSON object nor a readable file"),
                          ("[1, 2]", "must be a JSON object"), ('{"a": ', "not valid JSON")):
         run = CliRunner().invoke(main, ["score", "x.mp4", "--out-dir", str(tmp_path / "o"), "--settings", bad])

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, SHARED_WEIGHTS
+from helpers import ROOT, SHARED_WEIGHTS
+from helpers.workflow_config import TINY, merged
 from test_envs import rule_envs
-from test_workflow import TINY, merged
 
 # A demo corpus of one clip per speaker, small frames: what demo_corpus and manifest need, in seconds.
 CHEAP = {"demo": {"clips_per_speaker": 1, "size": 96}}

@@ -10,8 +10,9 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from unisync_model.corpora import demo as demo_corpus
-from unisync_model.corpora.demo import SAMPLES_PER_FRAME, make_demo_corpus, read_speakers
+from unisync_model.corpora.demo import corpus as demo_corpus
+from unisync_model.corpora.demo import make_demo_corpus, read_speakers
+from unisync_model.io.av_timing import SAMPLES_PER_FRAME
 
 SPLITS = {"train": 1, "val": 1, "test": 1}
 SIZE = 128

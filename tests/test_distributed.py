@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import venv_env
+from helpers import venv_env
 
 from unisync_model.corpora.manifest import write_manifest
 from unisync_model.io.shards import ShardWriter

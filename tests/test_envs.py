@@ -20,8 +20,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from conftest import ROOT
+from helpers import ROOT
 
+from unisync_model import representations
 from unisync_model.io.optional import DISTRIBUTION, EXTRAS, MissingDependency, require
 
 PACKAGE = ROOT / "unisync_model"
@@ -128,10 +129,24 @@ def imports_of(tree: ast.AST, module: str) -> tuple[set[str], set[str]]:
                 continue
             own.add(base)
             own |= {f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")}  # submodules
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load" and \
+                getattr(node.func.value, "id", None) == "representations":
+            own |= registry_modules(node)  # code the registry names, loaded by "module:attribute"
         elif (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "require"
               and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
             other.add(node.args[0].value)
     return own, {name.split(".")[0] for name in other}
+
+
+REFERENCES = ("extractor", "per_clip", "preprocess", "panel")
+
+
+def registry_modules(call: ast.Call) -> set[str]:
+    """The modules a `representations.load(...)` call may import: those of the registry's references
+    of the kind its argument names (`….preprocess`), or of every kind when it names none."""
+    kinds = {n.attr for n in ast.walk(call) if isinstance(n, ast.Attribute) and n.attr in REFERENCES} or REFERENCES
+    return {getattr(rep, kind).partition(":")[0] for rep in representations.REGISTRY.values() for kind in kinds
+            if getattr(rep, kind)}
 
 
 @cache
@@ -156,15 +171,26 @@ def optional_imports(module: str) -> frozenset[str]:
 @cache
 def command_needs() -> dict[str, set[str]]:
     """Each `unisync` subcommand → the extras it needs: those of the optional modules its function in
-    cli.py imports (the commands import their modules inside the function), directly or beneath."""
+    cli/ imports (the commands import their modules inside the function), directly or beneath."""
     needs = {}
-    for node in ast.parse((PACKAGE / "cli.py").read_text()).body:
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        module = f"{PACKAGE.name}.cli" + ("" if path.stem == "__init__" else f".{path.stem}")
+        needs.update(decorated_command_needs(ast.parse(path.read_text()), module))
+    for name in representations.names():  # the commands cli/stages.py makes from the registry run the extractor
+        modules = optional_imports(representations.get(name).extractor.partition(":")[0])
+        needs[name] = {EXTRAS[m][0] for m in modules}
+    return needs
+
+
+def decorated_command_needs(tree: ast.Module, module: str) -> dict[str, set[str]]:
+    needs = {}
+    for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
             continue
         for decorator in node.decorator_list:
             if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", None) == "command":
                 name = decorator.args[0].value if decorator.args else node.name.replace("_", "-")
-                own, other = imports_of(node, f"{PACKAGE.name}.cli")
+                own, other = imports_of(node, module)
                 modules = (other & set(EXTRAS)).union(*(optional_imports(m) for m in own))
                 needs[name] = {EXTRAS[m][0] for m in modules}
     return needs
@@ -251,7 +277,10 @@ def test_every_environment_has_the_post_deploy_script_that_installs_the_package(
         assert deploy.read_text() == script, f"{deploy.name} differs from core.post-deploy.sh"
         assert os.access(deploy, os.X_OK)
     assert script.startswith("#!/usr/bin/env bash\n")  # Snakemake runs it with its shebang's interpreter
-    assert re.search(r'^python -m pip install .*--no-deps .*--editable "\$root"$', script, re.M)
+    # it runs the one install script of the project root, which installs the root without dependencies
+    assert re.search(r'^exec bash "\$\{UNISYNC_PROJECT_ROOT:\?[^}]*\}/envs/install_checkout.sh"$', script, re.M)
+    install = (ENVS / "install_checkout.sh").read_text()
+    assert re.search(r'^python -m pip install .*--no-deps .*--editable "\$root"$', install, re.M)
     # the project root comes from the Snakefile's process, which sets it in common.smk
     assert "UNISYNC_PROJECT_ROOT" in script
     assert "os.environ.update(UNISYNC_PROJECT_ROOT=" in (ROOT / "workflow" / "rules" / "common.smk").read_text()

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, venv_env
-from test_workflow import COMBINATIONS, TINY, merged
+from helpers import ROOT, venv_env
+from helpers.workflow_config import COMBINATIONS, TINY, merged
 
 TABLE = "audio,visual,protocol,seeds,max_%,mean_%\n" + "".join(
     f"{a},{v},binary,1,{60 + i}.5,{60 + i}.5\n" for i, (a, v) in enumerate(COMBINATIONS))

@@ -1,4 +1,4 @@
-"""The hubert stage on a tiny random HuBERT saved as a hub model directory (tests/tiny_hubert.py):
+"""The hubert stage on a tiny random HuBERT saved as a hub model directory (tests/helpers/tiny_hubert.py):
 model lookup, frame timing, layer choice, chunking without seams, and the shard it writes."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from tiny_hubert import HIDDEN, LAYERS, make_tiny_hubert
+from helpers.tiny_hubert import HIDDEN, LAYERS, make_tiny_hubert
 
 from unisync_model.extract.hubert import (HOP, PAD, HubertFeatures, HubertNotFound, check_geometry, extract_hubert,
                                           find_local_model, frame_owners, normalise_input, window_starts)

@@ -11,8 +11,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from bad_inputs import face_clip, face_image, ffmpeg
-from conftest import venv_env
+from helpers import venv_env
+from helpers.bad_inputs import face_clip, face_image, ffmpeg
 
 CLIPS = 12  # face clips in the first attempt; doubled whenever a stage ends before it can be killed
 ATTEMPTS = 4

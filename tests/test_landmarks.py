@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED
+from helpers import SHARED
 
 from unisync_model.extract import landmarks as L
 from unisync_model.io.shards import ShardReader, ShardWriter

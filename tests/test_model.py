@@ -2,9 +2,11 @@ import pytest
 import torch
 
 from unisync_model.model.checkpoint import atomic_save, load_model, model_record
-from unisync_model.model.unisync import AUDIO_PREPROCESS, VISUAL_PREPROCESS, UniSync, UniSyncConfig, example_inputs
+from unisync_model import representations
+from unisync_model.model.unisync import UniSync, UniSyncConfig, example_inputs
+from unisync_model.representations import AUDIO, VISUAL
 
-COMBINATIONS = [(a, v) for a in AUDIO_PREPROCESS for v in VISUAL_PREPROCESS]
+COMBINATIONS = [(a, v) for a in representations.names(AUDIO) for v in representations.names(VISUAL)]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from unisync_model.io.optional import DISTRIBUTION, EXTRAS, MissingDependency, require
 

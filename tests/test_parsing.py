@@ -7,7 +7,6 @@ stage shows; facexlib's real BiSeNet / ParseNet architectures, randomly initiali
 upstream's files are, go through the real loading path and run on real crops."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +14,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED
+from helpers import SHARED
 
 from unisync_model.extract import parsing
 from unisync_model.extract.parsing import (CLASS, CLASS_NAMES, LANDMARK_REGIONS, LIP_CLASSES, PARSENET_NAMES,
@@ -173,8 +172,7 @@ def test_skipped_clips_are_accounted_for(tmp_path):
 def real(tmp_path_factory, yunet_weights):
     """Two real clips: manifest, YuNet tracks, dlib landmarks on the track boxes, rgb crops."""
     import dlib
-    sys.path.insert(0, str(Path(__file__).parent))
-    from mouth_check import shape_predictor_path
+    from helpers.mouth_check import shape_predictor_path
 
     from unisync_model.corpora.manifest import build_manifest
 

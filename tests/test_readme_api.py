@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SHARED, venv_env
+from helpers import ROOT, SHARED, venv_env
 from test_sync_loss import tiny_checkpoint
 
 TALK = SHARED / "data" / "clips" / "real" / "lrs2_deepavsr_00001.mp4"

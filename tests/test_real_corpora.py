@@ -4,7 +4,7 @@ CN-CVS tree and run through the command line: manifest, audio, tracks, rgb, mel,
 Real video brings what the demo corpus does not: several faces, cutaways without a face, shot
 changes, variable frame rate, portrait HEVC, small faces in 1080p, clips under a second. The tests
 ask that nearly every speaking-face clip yields crops and Mel frames, that every other clip says why,
-and that the crops are centred on the mouth as a second face detector (dlib, see mouth_check.py)
+and that the crops are centred on the mouth as a second face detector (dlib, see helpers/mouth_check.py)
 sees it. The full set runs once (LRS2 tree); the CN-CVS tree gets a subset (the muxed clips, whose
 audio it splits into separate wavs, and three others, among them the .mov) to keep CI time down.
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED, venv_env
-from mouth_check import CENTRE_TOLERANCE, ClipMouths, DlibMouths, locate_mouths, verdicts
-from real_clips import CLIPS, arrange_cncvs, arrange_lrs2, real_clips
+from helpers import SHARED, venv_env
+from helpers.mouth_check import CENTRE_TOLERANCE, ClipMouths, DlibMouths, locate_mouths, verdicts
+from helpers.real_clips import CLIPS, arrange_cncvs, arrange_lrs2, real_clips
 
 from unisync_model.corpora.manifest import shard_names
 from unisync_model.io.shards import ShardReader
@@ -384,7 +384,7 @@ MORE_STAGES = ("landmarks", "parsing", "tdmm", "hubert")
 def lrs2_every_stage(lrs2_run, tmp_path_factory, request):
     """landmarks (dlib), parsing (from the landmarks), tdmm (3DDFA_V2 mb05) and hubert (a tiny random
     HuBERT: the real one is not available offline) on the LRS2 tree's shards."""
-    from tiny_hubert import make_tiny_hubert
+    from helpers.tiny_hubert import make_tiny_hubert
     if not (SHARED / "weights" / "3ddfa_v2_mb05_120x120.pth").is_file():
         pytest.skip("needs the 3DDFA_V2 weights in ../shared/weights")
     hubert = json.dumps({"model": str(make_tiny_hubert(tmp_path_factory.mktemp("hubert") / "tiny")), "layer": 2})

@@ -4,7 +4,7 @@ numbers for videos without audio, with silent audio, without a face, missing or 
 score gives ≈ 0; the video stream survives fix untouched and the audio moves by exactly the offset;
 the shard route gives the path route's numbers; the output files and the CLI.
 
-Sign convention under test (syncnet_python's, sync_metrics.py): delaying the audio by k frames moves
+Sign convention under test (syncnet_python's, model/lse.py): delaying the audio by k frames moves
 the reported offset by −k; `fix --offset N` delays the audio by N frames."""
 from __future__ import annotations
 
@@ -18,16 +18,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.signal
-from conftest import SHARED, venv_env
+from helpers import SHARED, venv_env
 
 from unisync_model.io.media import audio_samples, probe
 from unisync_model.model.lse import syncnet_lse
 from unisync_model.scoring.fix import FixError, fix_video, shift_audio
-from unisync_model.scoring.score import (SEGMENT_COLUMNS, VIDEO_COLUMNS, ScoreSettings, VideoLoader, expand_inputs,
-                                         merge_outputs, score_clip, score_shard, score_video, score_videos,
-                                         scorer_from_settings, write_outputs)
-from unisync_model.scoring.scorers import ClipData, TrainingFreeScorer, make_scorer
-from unisync_model.settings import FPS, SAMPLE_RATE
+from unisync_model.scoring.inputs import expand_inputs
+from unisync_model.scoring.outputs import SEGMENT_COLUMNS, VIDEO_COLUMNS, merge_outputs, write_outputs
+from unisync_model.scoring.results import score_clip
+from unisync_model.scoring.scorers import ClipData, make_scorer, scorer_from_settings
+from unisync_model.scoring.scorers.training_free import TrainingFreeScorer
+from unisync_model.scoring.shard_route import score_shard
+from unisync_model.scoring.videos import VideoLoader, score_video, score_videos
+from unisync_model.settings import FPS, SAMPLE_RATE, ScoreSettings
 
 REAL = SHARED / "data" / "clips" / "real"
 # frontal, speaking, clean audio (their sync is assumed, not verified: the shift test is relative)
@@ -100,7 +103,7 @@ def test_training_free_finds_a_known_delay_on_a_synthetic_face(delay):
     assert result.ok and result.scorer == "training-free" and "TRAINING-FREE" in scorer.description
     assert result.offset == -delay, (delay, result.offset)  # audio lagging by d frames: offset −d
     assert result.confidence > 0.3 and result.min_dist < 0.8
-    # the segment's numbers are sync_metrics' syncnet_lse on the scorer's windows, unchanged
+    # the segment's numbers are model.lse's syncnet_lse on the scorer's windows, unchanged
     seg = scorer.embed(synthetic_clip(delay))[0]
     lse = syncnet_lse(seg.visual, seg.audio)
     assert (lse.offset, lse.min_dist, lse.confidence) == (result.segments[0].offset, result.segments[0].min_dist,

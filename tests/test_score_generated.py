@@ -8,9 +8,9 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import SHARED, venv_env
+from helpers import SHARED, venv_env
 
-from unisync_model.scoring.score import VIDEO_COLUMNS
+from unisync_model.scoring.outputs import VIDEO_COLUMNS
 
 GENERATED = SHARED / "data" / "clips" / "generated"
 

@@ -11,11 +11,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SHARED, venv_env
+from helpers import ROOT, SHARED, venv_env
 from test_score import synthetic_clip
 
 from unisync_model.scoring import shift_study as study
-from unisync_model.scoring.scorers import ClipData, TrainingFreeScorer
+from unisync_model.scoring.scorers import ClipData
+from unisync_model.scoring.scorers.training_free import TrainingFreeScorer
 
 CLIPS = SHARED / "data" / "clips"
 REAL = CLIPS / "real"

@@ -16,8 +16,8 @@ import sys
 import pytest
 import snakemake_executor_plugin_slurm  # noqa: F401  rendered below; a dependency (pyproject.toml)
 import yaml
-from conftest import ROOT, venv_env
-from test_workflow import TINY, merged
+from helpers import ROOT, venv_env
+from helpers.workflow_config import TINY, merged
 
 PROFILE_DIR = ROOT / "profiles" / "slurm"
 PROFILE = yaml.safe_load((PROFILE_DIR / "config.yaml").read_text())

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED
+from helpers import SHARED
 
+from unisync_model.model import syncnet
 from unisync_model.model.syncnet import (SyncNetExpert, SyncNetS, SyncNetWeightsError, load_syncnet, mfcc,
                                          mfcc_window_count, mfcc_windows, syncnet_boxes, syncnet_crop, window_count)
-from unisync_model.model.unisync import syncnet
 
 CPU = torch.device("cpu")
 

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, SHARED_WEIGHTS
+from helpers import SHARED, SHARED_WEIGHTS
 
 from unisync_model.corpora.manifest import build_manifest
 from unisync_model.extract.mobilenet_3ddfa import BLOCKS, MobileNet3DDFA, load_mobilenet, upstream_state_dict

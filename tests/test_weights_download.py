@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import YUNET, venv_env
+from helpers import YUNET, venv_env
 
 from unisync_model.io import weights
 

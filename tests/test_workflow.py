@@ -1,5 +1,6 @@
 """The workflow end to end on a tiny demo corpus, in a temporary directory: it runs, accounts for
-every clip, does nothing the second time, and `-R mel` reruns mel and only what depends on it."""
+every clip, does nothing the second time, and `-R mel` reruns mel and only what depends on it.
+The tiny configuration is .test/config.yaml (TINY), merged into config.yaml."""
 from __future__ import annotations
 
 import json
@@ -10,32 +11,13 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, venv_env
-from tiny_hubert import make_tiny_hubert
+from helpers import ROOT, venv_env
+from helpers.tiny_hubert import make_tiny_hubert
+from helpers.workflow_config import COMBINATIONS, TINY, merged
 
 from unisync_model.io.shards import ShardReader
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "corpus": {"name": "tiny", "recipe": "lrs2", "root": "data/demo", "shards": 2},
-    "demo": {"root": "data/demo", "speakers": 4, "clips_per_speaker": 2,
-             "split_speakers": {"train": 2, "val": 1, "test": 1}, "seed": 3, "size": 128},
-    "train": {"epochs": 2, "val_pairs": 40, "workers": 1,
-              "model": {"width": 4, "embed_dim": 16, "visual_pool": [12, 12], "audio_pool": [8, 8]}},
-    "evaluate": {"pairs": 60},
-    "combinations": [{"audio": a, "visual": v} for a in ("mel", "hubert") for v in ("rgb", "parsing", "landmarks", "tdmm")],
-    "seeds": [0],
-    "hubert": {"model": "tiny-hubert", "layer": 2},  # a tiny random HuBERT the fixture saves (no hub offline)
-}
-COMBINATIONS = [(c["audio"], c["visual"]) for c in TINY["combinations"]]
-
-
-def merged(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) and key in base else value
-    return out
 
 
 def snakemake(workdir, *args):

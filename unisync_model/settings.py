@@ -158,6 +158,38 @@ class EvalSettings:
     batch_size: int = 256
 
 
+@dataclass(frozen=True)
+class TrainingFreeSettings:
+    window: int = 15  # frames per window (0.6 s): 11–35 measured, 15 best
+    speech_band: tuple[float, float] = (300.0, 3000.0)  # Hz, the audio band whose energy is followed
+    modulation_band: tuple[float, float] = (2.0, 8.0)  # Hz at 25 fps: both signals keep the syllable rate
+    silence_dbfs: float = -55.0  # audio windows whose every frame is quieter carry no information
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The settings of the stages a UniSync scorer computes from the video (config.yaml's sections)."""
+
+    rgb: RgbSettings = field(default_factory=RgbSettings)
+    landmarks: LandmarksSettings = field(default_factory=LandmarksSettings)
+    parsing: ParsingSettings = field(default_factory=ParsingSettings)
+    tdmm: TdmmSettings = field(default_factory=TdmmSettings)
+    mel: MelSettings = field(default_factory=MelSettings)
+    hubert: HubertSettings = field(default_factory=HubertSettings)
+
+
+@dataclass(frozen=True)
+class ScoreSettings(StageSettings):
+    """Everything `unisync score --settings` takes (JSON; config.yaml's sections have the same names):
+    the settings of the stages a scorer computes from the video, and these."""
+
+    silence_dbfs: float = -55.0  # a video (or segment) quieter than this is "silent audio"
+    audio_stream: int | None = None  # audio stream N (0:a:N); None: the default, or the first that is not silent
+    batch_size: int = 256  # windows per forward pass (unisync)
+    tracks: TracksSettings = field(default_factory=TracksSettings)
+    training_free: TrainingFreeSettings = field(default_factory=TrainingFreeSettings)
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
     """Build a settings dataclass from a (possibly partial) dict, recursing into nested sections."""
     data = dict(data or {})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from unisync_model.corpora import CLIP_COLUMNS, RECIPES
+from unisync_model.io.atomic_files import write_atomic
 from unisync_model.io.media import MediaError, probe
 from unisync_model.io.progress import progress
 from unisync_model.settings import FPS, WINDOW_FRAMES
@@ -77,11 +77,7 @@ def summary(clips: pd.DataFrame) -> str:
 
 
 def write_manifest(clips: pd.DataFrame, out: str | Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    clips.to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    write_atomic(out, lambda tmp: clips.to_parquet(tmp, index=False))
 
 
 def read_manifest(path: str | Path, shard: str | None = None) -> pd.DataFrame:

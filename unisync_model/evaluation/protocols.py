@@ -7,7 +7,7 @@
   test clip scores the audio at shifts −15…+15 frames, with K = 5 and 15 frames of context, correct
   when |predicted offset| <= 1; the mean over clips of each clip's share of correct windows. The
   same embeddings give syncnet_python's LSE-D / LSE-C (distance of L2-normalised UniSync
-  embeddings; not on SyncNet's scale). Definitions and conventions: `sync_metrics.py`.
+  embeddings; not on SyncNet's scale). Definitions and conventions: `model/lse.py`.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def evaluate_offset(model_path: str | Path, manifest: str | Path, shards_dir: st
                     audio: str, visual: str, settings: EvalSettings, split: str = "test",
                     vshift: int = VSHIFT, contexts: tuple[int, ...] = CONTEXTS, tolerance: int = TOLERANCE) -> dict:
     """The offset protocol and LSE-D / LSE-C over every face segment of the split's clips (see
-    sync_metrics.py): embeddings once per segment, then the shift scores of all its windows.
+    model/lse.py): embeddings once per segment, then the shift scores of all its windows.
 
     Per clip: the offset accuracy counts all windows of all its segments; LSE-D / LSE-C / the AV
     offset are syncnet_python's per face track (= per segment), a clip's value the mean over its

@@ -15,6 +15,7 @@ import pandas as pd
 
 from unisync_model.extract.stage import run_stage
 from unisync_model.io.media import MediaError, speech_audio
+from unisync_model.io.pcm import float_to_pcm16
 from unisync_model.settings import SAMPLE_RATE, AudioSettings, to_dict
 
 
@@ -24,7 +25,7 @@ def extract_audio(clips: pd.DataFrame, out: str | Path, settings: AudioSettings 
 
     def process(clip_id: str) -> tuple[np.ndarray, dict]:
         audio = speech_audio(paths[clip_id], settings.stream, settings.silence_dbfs)
-        pcm = np.round(np.clip(audio.samples, -1.0, 1.0) * 32767).astype(np.int16)
+        pcm = float_to_pcm16(audio.samples)
         info = {"seconds": len(pcm) / SAMPLE_RATE, "stream": audio.stream}
         if len(audio.tried) > 1:
             info["tried"] = list(audio.tried)

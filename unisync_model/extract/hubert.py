@@ -1,45 +1,25 @@
 """hubert stage: one hidden state of a HuBERT model at 50 Hz, stored as float16.
 
-Timing. HuBERT's convolutional front-end (kernels 10,3,3,3,3,2,2, strides 5,2,2,2,2,2,2) turns 16 kHz
-audio into one frame per 320 samples (20 ms), each computed from a 400-sample receptive field. Without
-padding, frame j would see samples [320 j, 320 j + 400), centred 200 samples (12.5 ms) after the start
-of its 20 ms. We pad each clip with 40 zero samples on both sides, so frame j sees
-[320 j - 40, 320 j + 360), centred on 320 j + 160: the centre of [j/50, (j+1)/50) s, the interval that
-frame j of a 50 Hz stream stands for in unisync_model.io.av_timing (video frame i ↔ HuBERT frames 2i and
-2i+1). A clip of n samples gives exactly n // 320 frames; the last n % 320 samples (< 20 ms) are left
-out, as are the fewer than 320 samples that make no whole frame.
+Timing: one frame per 320 samples of 16 kHz audio (20 ms), from a 400-sample receptive field. Each clip
+is padded with PAD = 40 zero samples on both sides, so frame j sees [320 j - 40, 320 j + 360), centred on
+320 j + 160: the centre of [j/50, (j+1)/50) s, the interval that frame j of a 50 Hz stream stands for in
+unisync_model.io.av_timing (video frame i ↔ HuBERT frames 2i and 2i+1). A clip of n samples gives
+exactly n // 320 frames; the last n % 320 samples (< 20 ms) are left out.
 
-Layer. `settings.layer` indexes transformers' `hidden_states`: 0 is the transformer's input (the CNN
-features after the feature projection and the convolutional positional embedding), k = 1..N the output
-of transformer layer k. The default, 9 for HuBERT-base, follows the evidence that phonetic content peaks
-in the upper-middle layers of HuBERT-base rather than at its output: HuBERT itself trains its Large and
-X-Large models on k-means units of layer 9 of the second-iteration Base model (Hsu et al. 2021, the
-fairseq `simple_kmeans` recipes use layer=9 with 500 clusters), and layer-wise CCA analyses (Pasad,
-Shi & Livescu 2023, "Comparative layer-wise analysis of self-supervised speech models") find phone
-and word content highest in those layers, with the last layers drifting toward the pre-training
-targets. Only the first `layer` transformer layers are run (the rest cannot change it).
+Layer: `settings.layer` indexes transformers' `hidden_states` (0: the transformer's input, k = 1..N: the
+output of transformer layer k). The default, 9 for HuBERT-base, is where phonetic content peaks rather
+than at the output. Only the first `layer` transformer layers are run.
 
-Input. The model sees the waveform as float in [-1, 1], normalised to zero mean and unit variance over
-the whole clip when the model's preprocessor_config.json says `do_normalize`; when a checkpoint ships
-without that file (e.g. some copies of TencentGameMate/chinese-hubert-base), we normalise exactly when
-the front-end uses layer norm (`feat_extract_norm == "layer"`), the pairing fairseq trains with
-(normalised input ↔ layer-norm front-end, raw input ↔ group norm: HuBERT-base). For the group-norm
-base models the choice barely matters: the first conv layer has no bias and is followed by a per-channel
-normalisation over time, which cancels any gain and offset of the input.
+Input: the waveform as float in [-1, 1], normalised per clip to zero mean and unit variance when the
+model's preprocessor_config.json says `do_normalize` (without that file: when the front-end uses layer
+norm). Long clips run in equal windows of `chunk_seconds` plus `overlap_seconds` of context on each
+side, stitched: this approximates a single pass over the clip, it does not equal it. The model is looked
+up offline first ($UNISYNC_WEIGHTS, the unisync cache, the Hugging Face cache), then, unless
+$UNISYNC_OFFLINE is set, on the hub (pinned revision and sha256 for KNOWN_WEIGHTS); weights load with
+`weights_only=True`, compute is float32, on cuda when there is one.
 
-Long clips run in windows of `chunk_seconds` of output frames plus `overlap_seconds` of context on
-each side (all windows of a clip have the same length, so they batch without padding or attention
-masks, `batch_size` per forward pass). Each output frame is taken from the window whose edge is
-farthest from it, so every frame has at least `overlap_seconds` of context on each side unless it is
-near the clip's own ends. The attention is global and the front-end's group norm uses a window's
-statistics, so stitched windows approximate a single pass over the clip; they do not equal it.
-
-Model lookup, offline first: `settings.model` as a directory path → a directory named after the id
-(`facebook/hubert-base-ls960` → `hubert-base-ls960` or `facebook--hubert-base-ls960`) in each of
-$UNISYNC_WEIGHTS's directories and the unisync cache (weights.search_dirs) → transformers' own
-Hugging Face cache (local_files_only) → unless $UNISYNC_OFFLINE is set, the hub (at a pinned revision
-for the ids of KNOWN_WEIGHTS, whose weights are then checked against their sha256). Weights load with
-`weights_only=True`; compute is float32, on cuda when there is one (checkpoint.pick_device).
+The timing, normalisation and window arithmetic in full, and the evidence for layer 9:
+docs/representations.md#hubert
 """
 from __future__ import annotations
 
@@ -58,6 +38,7 @@ from unisync_model.io import weights
 from unisync_model.io.av_timing import HUBERT_RATE
 from unisync_model.io.device import pick_device
 from unisync_model.io.optional import require
+from unisync_model.io.pcm import pcm16_to_float
 from unisync_model.io.shards import ShardReader
 from unisync_model.settings import SAMPLE_RATE, HubertSettings, to_dict
 
@@ -319,7 +300,7 @@ def extract_hubert(audio_shard: str | Path, out: str | Path, settings: HubertSet
 
     def process(clip_id: str) -> tuple[np.ndarray, dict]:
         pcm = audio.read(clip_id)
-        frames = features(pcm.astype(np.float32) / 32768.0)
+        frames = features(pcm16_to_float(pcm))
         stored = frames.astype(np.float16)
         if not np.isfinite(stored).all():
             raise SkipClip(f"non-finite HuBERT features (float16 range exceeded: max |x| {np.abs(frames).max():.3g})")
@@ -327,3 +308,9 @@ def extract_hubert(audio_shard: str | Path, out: str | Path, settings: HubertSet
         return stored, {"samples": int(len(pcm)), "windows": windows, "dropped_samples": int(len(pcm) % HOP)}
 
     return run_stage(audio.clip_ids, process, out, "hubert", features.attrs(), upstream_skipped=audio.skipped)
+
+
+def clip_computer(settings: HubertSettings, device=None):
+    """One clip's HuBERT features from its samples, the model loaded once (the registry's per-clip function)."""
+    features = HubertFeatures(settings, device)
+    return lambda clip: features(clip.samples)

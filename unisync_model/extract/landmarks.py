@@ -2,47 +2,22 @@
 
 Output per clip: (T, 68, 2) float32, one row per track row, (x, y) in source-frame pixels (the frame
 of the track boxes; pixel centres at integer coordinates), in iBUG-68 order: jaw 0–16 (the image's
-left to right), brows 17–26, nose 27–35, eyes 36–47, outer lips 48–59, inner lips 60–67.
+left to right), brows 17–26, nose 27–35, eyes 36–47, outer lips 48–59, inner lips 60–67. Frames
+outside the track's segments (interpolated boxes) get points too, from their box; the clip's info
+counts them.
 
-Two backends, both placed by the tracks stage's YuNet box (no second face detection):
+Two backends, both placed by the tracks stage's YuNet box, so there is no second face detection:
+"dlib" (default, CPU, offline): dlib's 68-point shape predictor on the YuNet box turned into the square
+dlib's own detector would give (`dlib_box`), resampled to DLIB_FACE_SIDE pixels (dlib returns integer
+positions, coarse on small faces); weights: `dlib_weights_path`.
+"fan": face-alignment's 2D FAN-4 with face_alignment's own crop, batched, on cuda when present;
+weights as a state dict or a TorchScript archive (`load_fan`).
+Large video is decoded at a reduced size when the smallest face keeps DECODE_FACE_SIDE pixels; points
+are scaled back to source pixels. `mouth_opening` (inner-lip gap / eye distance) is the measure a
+training-free scorer can use.
 
-"dlib" (default, CPU, offline): dlib's 68-point shape predictor (`shape_predictor_68_face_landmarks.dat`:
-a path, or the name in $UNISYNC_WEIGHTS or the cache, else the copy inside the installed
-`face-recognition-models` package, else a download where allowed; see dlib_weights_path). The predictor
-was trained from dlib's own HOG detector boxes, which frame the face differently from YuNet: measured
-on 148 frames of 15 real clips, dlib's box is a square about 1.05 × YuNet's width and 0.80 × its height
-(YuNet's box takes in the forehead), centred 0.035 × the height lower. `dlib_box` turns the YuNet box
-into that square; against the points dlib gives from its own detector's box, this halves the median
-deviation (0.035 → 0.016 inter-ocular distances; p90 0.099 → 0.065). The square is cut out of the frame and
-resampled so that it is DLIB_FACE_SIDE pixels wide before the predictor runs: dlib returns integer
-pixel positions, and on small faces (LRS2's eyes are ~35 px apart) that rounding is a large part of a
-lip gap; resampled, the frame-to-frame jitter of the rigid points drops by a fifth on those faces
-(e.g. 1.68 → 1.35 % of the eye distance) and stays the same on larger ones.
-
-"fan": face-alignment's 2D FAN-4 (four stacked hourglasses, 68 heatmaps of 64 × 64), batched,
-on the device chosen once (cuda when present). The crop is face_alignment's: centre of the box moved
-up by 0.12 × its height, square side 200 × (width + height) / reference_scale, resized to 256 × 256,
-RGB / 255. reference_scale is 165 for face_alignment's own YuNet (and RetinaFace, SCRFD) boxes, 195 for
-its S3FD's; ours are YuNet's. Each heatmap's maximum, moved a quarter pixel towards its larger
-neighbour (upstream's get_preds_fromhm), is carried back to the frame through the crop's map, kept
-in float (upstream truncates to integers). No flipped second pass (upstream 1.5's flip_input).
-
-The weights come in two forms, both accepted (`load_fan`): face-alignment 1.3–1.4 download a TorchScript
-archive (`2DFAN4-cd938726ad.zip`), run as is; face-alignment ≤ 1.2 and 1.5 download a state dict of
-face_alignment.models.FAN(4) (`2DFAN4-11f355bf06.pth.tar`), read with torch.load(weights_only=True) into
-the package's FAN class. Prefer the state dict: torch.jit.load unpickles no Python objects, but the archive
-carries the network's own TorchScript code, which is what runs; and torch ≥ 2.10 deprecates TorchScript.
-
-Large video is decoded at a reduced size (by ffmpeg) when the smallest face of the clip keeps at least
-DECODE_FACE_SIDE pixels; points are scaled back to source pixels. Frames outside the track's segments
-(interpolated boxes) get points too, from their box; the clip's info counts them.
-
-`mouth_opening` (inner-lip gap / eye distance) is the measure a training-free scorer can use. How far it
-follows the voice, measured with dlib on 15 real clips (Pearson r with the 25 fps RMS envelope, no lag):
-0.42, 0.24, 0.23 on lrs2_deepavsr_00001, hdtf_WDA_BobMenendez_000, vox_pcavs_Pose_Source_00067, but a
-median of 0.03 over the 14 speaking clips (−0.20 on cantonese_icable_10075_0; allowing the audio 0–2
-frames of lag: median 0.20), and 0.10 on liveportrait_d6_music (a face over a song). Frame-level energy
-alone does not tell speech from non-speech: a scorer needs the time structure too.
+Measurements (dlib's box against YuNet's, resampling jitter, how far the mouth opening follows the
+voice) and both backends' recipes in full: docs/representations.md#landmarks
 """
 from __future__ import annotations
 
@@ -57,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.media import MediaError, crop_decode_size, probe, video_frames
 from unisync_model.io.optional import require
 from unisync_model.io.shards import ShardReader
 from unisync_model.io.track_array import SEGMENT
@@ -287,8 +262,7 @@ def make_backend(settings: LandmarksSettings) -> Backend:
 def decode_size(track: np.ndarray, width: int, height: int) -> tuple[int, int]:
     """The smallest decoding size at which every face box of the clip keeps DECODE_FACE_SIDE pixels."""
     sides = np.minimum(track[:, 2] - track[:, 0], track[:, 3] - track[:, 1])
-    scale = min(1.0, DECODE_FACE_SIDE / max(float(sides.min()), 1.0))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return crop_decode_size(width, height, sides, DECODE_FACE_SIDE)
 
 
 def landmarks_clip(path: str | Path, track: np.ndarray, backend: Backend) -> tuple[np.ndarray, dict]:
@@ -335,3 +309,9 @@ def extract_landmarks(clips: pd.DataFrame, tracks_shard: str | Path, out: str | 
         attrs["reference_scale"] = FAN_REFERENCE_SCALE
     return run_stage(tracks.clip_ids, lambda clip_id: landmarks_clip(paths[clip_id], tracks.read(clip_id), backend),
                      out, "landmarks", attrs, skip_on=(MediaError,), upstream_skipped=tracks.skipped)
+
+
+def clip_computer(settings: LandmarksSettings, device=None):
+    """One clip's landmarks from its video, the backend loaded once (the registry's per-clip function)."""
+    backend = make_backend(settings)
+    return lambda clip: landmarks_clip(clip.path, clip.track, backend)[0]

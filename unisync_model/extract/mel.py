@@ -9,6 +9,7 @@ import numpy as np
 import scipy.signal
 
 from unisync_model.extract.stage import run_stage
+from unisync_model.io.pcm import pcm16_to_float
 from unisync_model.io.shards import ShardReader
 from unisync_model.settings import MEL_HOP, SAMPLE_RATE, MelSettings, to_dict
 
@@ -28,8 +29,13 @@ def extract_mel(audio_shard: str | Path, out: str | Path, settings: MelSettings)
     audio = ShardReader(audio_shard)
 
     def process(clip_id: str) -> np.ndarray:
-        return log_mel(audio.read(clip_id).astype(np.float32) / 32768.0, settings)
+        return log_mel(pcm16_to_float(audio.read(clip_id)), settings)
 
     return run_stage(audio.clip_ids, process, out, "mel",
                      {"backend": "librosa", "librosa_version": librosa.__version__, "settings": to_dict(settings)},
                      upstream_skipped=audio.skipped)
+
+
+def clip_computer(settings: MelSettings, device=None):
+    """One clip's log-Mel frames from its samples (the registry's per-clip function)."""
+    return lambda clip: log_mel(clip.samples, settings)

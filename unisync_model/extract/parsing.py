@@ -8,39 +8,17 @@ with; facexlib's inference_parsing.py lists them): CLASS_NAMES below. Left and r
 of the image (CelebA's own landmark names put `lefteye` on the image's left), so l_eye is the eye
 the iBUG-68 scheme numbers 36–41.
 
-Backends
---------
-"landmarks" (offline, no model): regions filled with cv2.fillPoly from the 68 iBUG points of the
-landmarks shard, carried into the crop by the crop's affine map, in the same ids wherever the
-classes mean the same thing (LANDMARK_REGIONS, drawn in this order, later ones on top):
+Backends:
+"landmarks" (offline, no model): regions filled from the 68 iBUG points of the landmarks shard
+    (LANDMARK_REGIONS, later ones on top), in the same ids wherever the classes mean the same thing.
+    Classes the points cannot place (eye_g, ears, neck, cloth, hair, hat) never appear; a frame whose
+    landmarks are missing is all background and counted in the clip's info ("frames_without_landmarks").
+"facexlib": facexlib's BiSeNet or ParseNet (settings.model) on a PARSE_SIZE square PARSE_CONTEXT times
+    the crop's side, normalised as facexlib's inference scripts do; the argmax map is warped back onto
+    the face crop (nearest neighbour) and ParseNet's labels mapped onto the BiSeNet ids. Batched; cuda
+    where present.
 
-    ====================  =====  ===============================================================
-    region                 id    iBUG-68 points
-    ====================  =====  ===============================================================
-    skin                    1    jaw 0–16, then the brows' upper edges 26…17 (face outline)
-    l_brow                  2    17–21 and the same points moved BROW_DEPTH of the way to the eye
-    r_brow                  3    22–26, likewise
-    l_eye                   4    36–41
-    r_eye                   5    42–47
-    nose                   10    convex hull of 27–35 (bridge and nostrils)
-    u_lip                  12    outer 48–54, then inner 64…60
-    l_lip                  13    outer 54–59, 48, then inner 60, 67…64
-    mouth (interior)       11    inner lip 60–67, drawn only when its area reaches 1 crop pixel
-    ====================  =====  ===============================================================
-
-    Classes the landmarks cannot place (eye_g, ears, neck, cloth, hair, hat) never appear; all
-    else is background (0). A frame whose landmarks are missing (non-finite) is all background
-    and counted in the clip's info ("frames_without_landmarks").
-
-"facexlib": facexlib's BiSeNet or ParseNet (settings.model), weights through weights.resolve and
-    torch.load(weights_only=True), loaded strictly into facexlib's own architecture class, as its
-    init_parsing_model does (the upstream files are plain state dicts without a prefix). The input is
-    a PARSE_SIZE × PARSE_SIZE RGB square centred where the rgb crop is, PARSE_CONTEXT times its side
-    (the models were trained on whole CelebA-HQ / FFHQ faces with some margin), normalised as
-    facexlib's inference scripts do: BiSeNet /255 then ImageNet mean/std, ParseNet /255 then
-    (x − 0.5)/0.5. The argmax map is warped back onto the face crop with nearest-neighbour
-    sampling and its lower half kept. ParseNet's labels (PARSENET_NAMES, CelebAMask-HQ's file order)
-    are mapped onto the BiSeNet ids (PARSENET_TO_CLASS). Batched; cuda where present.
+The landmark regions point by point and the facexlib input in full: docs/representations.md#parsing
 """
 from __future__ import annotations
 
@@ -54,7 +32,7 @@ import pandas as pd
 
 from unisync_model.extract.rgb import X_COORDS, Y_COORDS, crop_matrix
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.media import MediaError, crop_decode_size, probe, video_frames
 from unisync_model.io.optional import require
 from unisync_model.io.shards import ShardReader
 from unisync_model.io.weights import resolve
@@ -264,8 +242,7 @@ def parse_decode_size(track: np.ndarray, width: int, height: int, settings: Pars
     """The smallest decoding size at which every parsed square keeps PARSE_SIZE pixels across (the
     full size when the squares are smaller than that anyway)."""
     sides = PARSE_CONTEXT * settings.box_scale * np.maximum(track[:, 2] - track[:, 0], track[:, 3] - track[:, 1])
-    scale = min(1.0, PARSE_SIZE / max(float(sides.min()), 1.0))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return crop_decode_size(width, height, sides, PARSE_SIZE)
 
 
 def parse_clip(path: str | Path, track: np.ndarray, parser: Callable[[np.ndarray], np.ndarray],
@@ -343,3 +320,12 @@ def extract_parsing(clips: pd.DataFrame, tracks_shard: str | Path, landmarks_sha
         return run_stage(tracks.clip_ids, process, out, "parsing", attrs, skip_on=(MediaError,),
                          upstream_skipped=tracks.skipped)
     raise ValueError(f"unknown parsing backend {settings.backend!r}; known: 'landmarks', 'facexlib'")
+
+
+def clip_computer(settings: ParsingSettings, device=None):
+    """One clip's parsing maps: from its landmarks array (clip.arrays["landmarks"]) with the landmarks
+    backend, else from its video with facexlib, loaded once (the registry's per-clip function)."""
+    if settings.backend == "landmarks":
+        return lambda clip: parse_landmarks(clip.arrays["landmarks"], clip.track, settings)[0]
+    parser = load_parser(settings, device)
+    return lambda clip: parse_clip(clip.path, clip.track, parser, settings)

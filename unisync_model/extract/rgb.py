@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import SkipClip, run_stage
-from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.media import MediaError, crop_decode_size, probe, video_frames
 from unisync_model.io.shards import ShardReader
 from unisync_model.io.track_array import TRACK_COLUMNS
 from unisync_model.settings import RgbSettings, to_dict
@@ -52,8 +52,7 @@ def crop_lower_face(frame: np.ndarray, face: np.ndarray, settings: RgbSettings) 
 def decode_size(track: np.ndarray, width: int, height: int, settings: RgbSettings) -> tuple[int, int]:
     """The smallest decoding size at which every crop of the clip keeps DECODE_MARGIN × face_size pixels."""
     sides = settings.box_scale * np.maximum(track[:, 2] - track[:, 0], track[:, 3] - track[:, 1])
-    scale = min(1.0, DECODE_MARGIN * settings.face_size / max(float(sides.min()), 1.0))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return crop_decode_size(width, height, sides, DECODE_MARGIN * settings.face_size)
 
 
 def crop_clip(path: str | Path, track: np.ndarray, settings: RgbSettings) -> np.ndarray:
@@ -75,3 +74,8 @@ def extract_rgb(clips: pd.DataFrame, tracks_shard: str | Path, out: str | Path, 
     return run_stage(tracks.clip_ids, lambda clip_id: crop_clip(paths[clip_id], tracks.read(clip_id), settings),
                      out, "rgb", {"backend": "opencv", "settings": to_dict(settings)},
                      skip_on=(MediaError,), upstream_skipped=tracks.skipped)
+
+
+def clip_computer(settings: RgbSettings, device=None):
+    """One clip's mouth crops from its video (the registry's per-clip function, for scoring)."""
+    return lambda clip: crop_clip(clip.path, clip.track, settings)

@@ -1,25 +1,12 @@
 """tdmm stage: the 62 3DMM parameters of 3DDFA_V2 per frame.
 
-Per frame, as upstream's TDDFA does with a face box (`crop_policy='box'`, its parse_roi_box_from_bbox):
-a square region of interest of side int(1.58 × the box's mean side), centred on the box and moved down
-by 0.14 × that mean side, cut out at integer pixel corners with black beyond the frame edge, resized
-to 120 × 120 (bilinear), kept BGR, normalised (x − 127.5) / 128, through the MobileNet regressor
-(mobilenet_3ddfa), de-normalised with the checkpoint's statistics: params = out · std + mean. Frames
-go through in batches of `batch_size` on the device chosen once (cuda when present). Large video is
-decoded at a reduced size (by ffmpeg) when the smallest region of the clip keeps DECODE_MARGIN × 120
-pixels, which changes little: the crop is then resized from a pre-filtered image. Every track row
-gets its parameters, frames outside a face segment (segment −1, interpolated box) too, so the shard
-stays aligned with the track and the audio; no window is ever drawn there.
-
-The box is the tracks stage's YuNet box, not upstream's FaceBoxes box. Measured on 7 real clips
-(/work/shared/data/clips/real: LRS2, VoxCeleb2, HDTF, EDTalk) against the region upstream itself uses
-on video after the first frame (parse_roi_box_from_landmark: √2 × the extent of the 68 landmarks,
-here from dlib): the centres agree (offset < 2.5 % of the side) but the box rule's square is 1.15–1.32×
-(median 1.24×) larger, so faces come out smaller than in training: the regressed scale sits ≈ 2.5
-standard deviations below the training mean. A factor of ≈ 1.27 instead of 1.58 would match the
-landmark region and put the scale near the training mean, and it raised the correlation of the jaw
-coefficient with the mouth opening on some clips (e.g. 0.74 → 0.85). ROI_SCALE keeps upstream's 1.58;
-TdmmSettings.roi_scale sets it.
+Per frame, upstream TDDFA's crop for a face box (`crop_policy='box'`): a square of ROI_SCALE × the box's
+mean side, moved down by ROI_SHIFT × that side, resized to 120 × 120, kept BGR, normalised
+(x − 127.5) / 128, through the MobileNet regressor (mobilenet_3ddfa), de-normalised with the checkpoint's
+statistics: params = out · std + mean. The box is the tracks stage's YuNet box, not upstream's FaceBoxes
+box; ROI_SCALE keeps upstream's 1.58, TdmmSettings.roi_scale sets it. Every track row gets its
+parameters, frames outside a face segment (segment −1, interpolated box) too, so the shard stays aligned
+with the track and the audio; no window is ever drawn there.
 
 Output: per clip (T, 62) float32, one row per track row, in upstream's order and units:
   params[POSE]        0:12   the 3 × 4 affine camera matrix P, row-major (scaled rotation | translation),
@@ -30,23 +17,13 @@ Output: per clip (T, 62) float32, one row per track row, in upstream's order and
   params[EXPRESSION] 52:62   10 expression coefficients of the BFM-derived expression basis
 
 Which parameters feed UniSync: the 10 expression coefficients. The mouth motion lives there; pose
-describes head motion (speech moves the head a little, but that carries no reliable sync) and shape
-describes identity, which would let the model tell speakers apart instead of matching lips to sound,
-the very shortcut its cross-speaker negatives are there to prevent. On the real clips above, against
-the inner-lip opening measured from dlib's 68 points (per frame, divided by the eye-corner distance):
-  * the jaw shows in the expression coefficients: the first one (params[52]) follows the mouth
-    opening with r = −0.5 … −0.85 on every speaking clip but the three-quarter view
-    vox_pcavs_Input_00098 (−0.07, where dlib's points are themselves unsure), the 4th, 5th
-    and 8th with |r| ≈ 0.45 … 0.9; a ridge fit from the clip-centred expression coefficients,
-    leaving one clip out, predicts the opening with r = 0.61 on average (0.53 … 0.86, 0.17 on
-    Input_00098);
-  * the per-frame regressor also lets the jaw leak into the shape coefficients (single ones reach
-    |r| = 0.6 … 0.8, and the same leave-one-clip-out fit from clip-centred shape gives r = 0.59), but
-    adding shape to expression brings nothing (r = 0.59): that signal is a copy of the expression's,
-    riding on a clip-constant identity offset larger than its own frame-to-frame variation;
-  * pose (clip-centred) predicts the opening far worse (r = 0.30).
-So the data support expression only. De-normalised expression coefficients have different spreads
-(std over frames from < 0.01 to 0.8); dividing by the npz's std (z-scores) puts them on one scale.
+describes head motion (no reliable sync) and shape describes identity, which would let the model tell
+speakers apart instead of matching lips to sound, the very shortcut its cross-speaker negatives are
+there to prevent. De-normalised expression coefficients have different spreads; dividing by the npz's
+std (z-scores) puts them on one scale.
+
+Measurements (the YuNet box against upstream's landmark region, which coefficients follow the mouth
+opening) and the crop step by step: docs/representations.md#tdmm
 """
 from __future__ import annotations
 
@@ -61,7 +38,7 @@ import torch
 from unisync_model.extract.mobilenet_3ddfa import N_PARAMS, load_mobilenet
 from unisync_model.extract.stage import SkipClip, run_stage
 from unisync_model.io.device import pick_device
-from unisync_model.io.media import MediaError, probe, video_frames
+from unisync_model.io.media import MediaError, crop_decode_size, probe, video_frames
 from unisync_model.io.shards import ShardReader
 from unisync_model.io.track_array import SEGMENT
 from unisync_model.io.weights import resolve, sha256_of
@@ -174,9 +151,7 @@ def _batches(items: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray
 def decode_size(boxes: np.ndarray, width: int, height: int, roi_scale: float = ROI_SCALE) -> tuple[int, int]:
     """The smallest decoding size at which every region of interest keeps DECODE_MARGIN × 120 pixels."""
     rois = roi_boxes(boxes, roi_scale)
-    smallest = float(np.min(rois[:, 2] - rois[:, 0])) if len(rois) else 0.0
-    scale = min(1.0, DECODE_MARGIN * INPUT_SIZE / max(smallest, 1.0))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return crop_decode_size(width, height, rois[:, 2] - rois[:, 0], DECODE_MARGIN * INPUT_SIZE)
 
 
 def clip_params(path: str | Path, track: np.ndarray, regressor: TdmmRegressor) -> tuple[np.ndarray, dict]:
@@ -204,3 +179,9 @@ def extract_tdmm(clips: pd.DataFrame, tracks_shard: str | Path, out: str | Path,
                          "expression": [EXPRESSION.start, EXPRESSION.stop]}}
     return run_stage(tracks.clip_ids, lambda clip_id: clip_params(paths[clip_id], tracks.read(clip_id), regressor),
                      out, "tdmm", attrs, skip_on=(MediaError,), upstream_skipped=tracks.skipped)
+
+
+def clip_computer(settings: TdmmSettings, device=None):
+    """One clip's 3DMM parameters from its video, the regressor loaded once (the registry's per-clip function)."""
+    regressor = TdmmRegressor(settings, device)
+    return lambda clip: clip_params(clip.path, clip.track, regressor)[0]

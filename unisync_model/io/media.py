@@ -20,6 +20,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from unisync_model.io.pcm import pcm16_to_float
 from unisync_model.settings import FPS, SAMPLE_RATE
 
 PROBE_TIMEOUT = 60  # seconds; ffprobe reads headers only
@@ -52,16 +53,19 @@ class VideoInfo:
     audio_default: int | None = None  # ffprobe's disposition.default (the first flagged), else 0
 
 
-def _url(path: str | Path) -> str:
-    # `file:` stops ffmpeg from reading "pipe:x.mp4", "concat:…" or "-x.mp4" as anything but a file
+def file_url(path: str | Path) -> str:
+    """How to name a file to ffmpeg / ffprobe: `file:` stops them from reading "pipe:x.mp4", "concat:…"
+    or "-x.mp4" as anything but a file."""
     return "file:" + os.path.abspath(path)
+
+
 
 
 def _reason(stderr: str, path: str | Path) -> str:
     """ffmpeg's complaint, short: without the file name and the `[demuxer @ 0x…]` prefixes."""
     lines: list[str] = []
     for line in stderr.splitlines():
-        line = line.replace(_url(path) + ": ", "").replace(_url(path), "the file")
+        line = line.replace(file_url(path) + ": ", "").replace(file_url(path), "the file")
         line = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\] ", "", line).strip()
         if line and line not in lines:
             lines.append(line)
@@ -119,7 +123,7 @@ def _ffprobe(path: str | Path) -> dict:
         raise MediaError("unreadable: not a regular file")  # a FIFO or a device would block ffmpeg
     if Path(path).stat().st_size == 0:
         raise MediaError("unreadable: empty file")
-    cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", _url(path)]
+    cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", file_url(path)]
     try:
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -219,6 +223,15 @@ def frame_size(info: VideoInfo, width: int | None = None) -> tuple[int, int]:
     return width, max(2, round(info.height * width / info.width / 2) * 2)
 
 
+def crop_decode_size(width: int, height: int, sides: np.ndarray, needed: float) -> tuple[int, int]:
+    """The smallest size to decode a width × height video at for cropping: scaled down (the aspect kept,
+    never scaled up) so that the smallest of a clip's crop `sides` (source pixels) still spans `needed`
+    decoded pixels; the full size for a clip without crops."""
+    smallest = float(np.min(sides)) if len(sides) else 0.0
+    scale = min(1.0, needed / max(smallest, 1.0))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def video_frames(path: str | Path, width: int | None = None, height: int | None = None,
                  info: VideoInfo | None = None) -> Iterator[np.ndarray]:
     """Yield the frames of a video as H×W×3 uint8 BGR at 25 fps CFR, upright, with square pixels.
@@ -234,7 +247,7 @@ def video_frames(path: str | Path, width: int | None = None, height: int | None 
     turn = {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}.get(info.rotation, [])
     filters = ",".join([f"fps={FPS}:start_time=0", f"scale={stored[0]}:{stored[1]}", "setsar=1", *turn])
     # -noautorotate: we rotate ourselves, so the legacy rotate tag (which ffmpeg ignores) counts too
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-noautorotate", "-i", _url(path),
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-noautorotate", "-i", file_url(path),
            "-map", f"0:{info.video_stream}", "-vf", filters, "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:"]
     frame_bytes = width * height * 3
     # stderr goes to a file: a pipe nobody reads fills up on a corrupt stream and ffmpeg stalls
@@ -261,7 +274,7 @@ def audio_samples(path: str | Path, stream: int = 0) -> np.ndarray:
     with video_frames)."""
     if not Path(path).is_file():
         raise MediaError("file missing" if not Path(path).exists() else "unreadable: not a regular file")
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", _url(path), "-map", f"0:a:{int(stream)}",
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", file_url(path), "-map", f"0:a:{int(stream)}",
            "-af", f"aresample={SAMPLE_RATE}:async=1:first_pts=0", "-ac", "1", "-f", "s16le", "pipe:"]
     try:
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=AUDIO_TIMEOUT)
@@ -276,7 +289,7 @@ def audio_samples(path: str | Path, stream: int = 0) -> np.ndarray:
         raise MediaError(f"audio decoding failed: {_reason(message, path)}")
     if len(result.stdout) < 2:
         raise MediaError("no audio samples")
-    return np.frombuffer(result.stdout[: len(result.stdout) // 2 * 2], np.int16).astype(np.float32) / 32768.0
+    return pcm16_to_float(np.frombuffer(result.stdout[: len(result.stdout) // 2 * 2], np.int16))
 
 
 def level_dbfs(samples: np.ndarray) -> float:

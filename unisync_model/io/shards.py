@@ -13,10 +13,9 @@ interrupted stage never leaves a file that looks finished.
 
 Reading: a published shard never changes, and `data` is stored uncompressed in chunks of whole
 frames, so a reader looks up once where each chunk sits in the file (HDF5's chunk index) and reads
-a slice of frames with one `os.preadv` per chunk it touches (`RawFrames`). A training window costs
-~5 µs that way against ~50 µs through h5py's slicing, whose per-call overhead is most of the cost of
-a 5-frame read (bench/RESULTS.md, benchmark (b)). Datasets with filters (compression) or other
-layouts are read through h5py.
+a slice of frames with one `os.preadv` per chunk it touches (`RawFrames`): h5py's per-call overhead
+is most of the cost of a 5-frame read (bench/RESULTS.md, benchmark (b)). Datasets with filters
+(compression) or other layouts are read through h5py.
 """
 from __future__ import annotations
 

@@ -3,23 +3,20 @@ written to a temporary file and renamed so a crash never leaves a truncated chec
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from unisync_model import __version__
+from unisync_model.io.atomic_files import write_atomic
 from unisync_model.io.device import pick_device
 from unisync_model.model.unisync import UniSync, UniSyncConfig
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save `obj` to `path` through a temporary file (io.atomic_files.write_atomic)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def model_record(model: UniSync, **extra: Any) -> dict[str, Any]:

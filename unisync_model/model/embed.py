@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unisync_model.io.av_timing import AUDIO_FEATURES
+from unisync_model.io.av_timing import audio_features
 from unisync_model.settings import WINDOW_FRAMES
 
 
 def window_span(first_frame: int, windows: int, audio_feature: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """The visual rows [v0, v1) and audio feature rows [a0, a1) that the windows cover."""
-    audio_start, audio_length, _ = AUDIO_FEATURES[audio_feature]
+    audio_start, audio_length, _ = audio_features(audio_feature)
     return ((first_frame, first_frame + windows + WINDOW_FRAMES - 1),
             (audio_start(first_frame), audio_start(first_frame + windows - 1) + audio_length))
 
@@ -23,7 +23,7 @@ def embed_windows(model, frames: np.ndarray, features: np.ndarray, first_frame: 
     """Visual and audio embeddings (windows × D each, on the CPU). `frames` and `features` hold the
     rows of window_span (the visual rows from first_frame on, the audio rows from its audio start on)."""
     device = next(model.parameters()).device
-    audio_start, audio_length, _ = AUDIO_FEATURES[audio_feature]
+    audio_start, audio_length, _ = audio_features(audio_feature)
     features = np.asarray(features, np.float32)
     a0 = audio_start(first_frame)
     v_out, a_out = [], []

@@ -2,59 +2,34 @@
 
 Inputs are a segment's visual and audio embeddings, T × D, one row per 5-frame window start
 (row s: the visual window of frames s…s+4, the audio window of the same 0.2 s). Nothing here reads
-files; `evaluate.py` makes the embeddings.
+files; unisync_model.evaluation.protocols makes the embeddings.
 
 **Shifts.** Column j of every T × (2·vshift + 1) matrix below pairs visual window s with audio
 window s + j − vshift, and its *offset* is vshift − j (syncnet_python's "AV offset"). The matching
 audio window of visual window s is s − offset: a positive offset means the audio leads (the sound
 comes `offset` frames before the mouth shows it). vshift = 15 gives offsets −15…+15.
 
-**LSE-D / LSE-C** (`syncnet_lse`), exactly as syncnet_python's `calc_pdist` + `SyncNetInstance.evaluate`
-(and Wav2Lip's `SyncNetInstance_calc_scores.py`, the LSE-D / LSE-C of talking-face papers):
-the audio embeddings are padded with vshift zero vectors at both ends, each visual embedding gets
-its Euclidean distance (`torch.nn.functional.pairwise_distance`, eps 1e-6 included) to the
-2·vshift + 1 audio embeddings around it, the distances are averaged over windows into one curve;
-LSE-D = its minimum, LSE-C = its median − its minimum, AV offset = vshift − argmin. The per-window
-confidence syncnet_python logs is *not* a per-window median − min: it is median(curve) − the
-window's distance at the curve's best shift, then a 9-tap median filter (scipy's `medfilt`, which
-pads with zeros) — `framewise_confidence` below.
+**LSE-D / LSE-C** (`syncnet_lse`), exactly as syncnet_python's `calc_pdist` + `SyncNetInstance.evaluate`:
+each visual embedding's Euclidean distances to the 2·vshift + 1 audio embeddings around it (the audio
+zero-padded at both ends), averaged over windows into one curve; LSE-D = its minimum, LSE-C = its
+median − its minimum, AV offset = vshift − argmin. `SyncNetResult.framewise_confidence` is syncnet_python's
+logged per-window confidence. SyncNet's embeddings are compared raw (`normalise=False`); UniSync's by the
+Euclidean distance of L2-normalised embeddings (`normalise=True`), d = sqrt(2 − 2·p_sync) in [0, √2]:
+not on SyncNet's scale, so never to be compared with published SyncNet LSE numbers.
 
-**Which distance for UniSync.** SyncNet's embeddings are compared raw (its training loss is on the
-Euclidean distance), so the SyncNet path takes them as they are (`normalise=False`). UniSync
-scores a pair with the cosine of its ReLU'd embeddings, and their scale carries no meaning, so its
-LSE uses the Euclidean distance of L2-normalised embeddings (`normalise=True`):
-d = sqrt(2 − 2·cos) = sqrt(2 − 2·p_sync). Chosen over 1 − p because (1) it is strictly monotone in
-p_sync, so the best shift of a window is the same as by the model's own score; (2) it is still a
-Euclidean distance between vectors, so syncnet_python's computation runs unchanged, zero padding
-included (a zero pad sits at distance 1 from any unit vector, i.e. p = 0.5, the decision
-threshold — neither a match nor a clear mismatch); 1 − p has no value for a zero vector. Its
-range is [0, √2] (p ∈ [0, 1]): UniSync's LSE-D / LSE-C are not on SyncNet's scale and must not
-be compared with published SyncNet LSE numbers, only between UniSync models and videos.
+**Offset protocol** (`shift_scores`, `context_scores`, `offset_accuracy`), as VocaLiST's `test_lrs2.py`:
+every window scores the audio at all 2·vshift + 1 shifts; shifts whose audio window falls outside the
+face segment are excluded from that window's argmax; with K frames of context the curves of the K − 4
+windows centred on it are averaged; an offset within ±1 frame is correct; accuracy is the share of
+correct windows per clip, then the mean over clips.
 
-**Offset protocol** (`shift_scores`, `context_scores`, `offset_accuracy`), as VocaLiST's
-`test_lrs2.py` (after syncnet_python, and Perfect Match's protocol) computes the LRS2 numbers
-SyncNet 75.8 / PM 88.1 / AVST 92.0 / VocaLiST 92.8 (K = 5): every window of a clip scores the audio
-at all 31 shifts with the model's similarity; shifts whose audio window falls outside the clip
-(here: outside the face segment's windows) are excluded from that window's argmax (VocaLiST sets
-them to −1000); with K frames of context, the score curves of the K − 4 consecutive windows centred
-on the window are averaged (K = 5: the window alone; the K − 4 windows span K frames), the centred
-range clipped at the segment's ends as VocaLiST does, and a shift excluded for any window of the
-range stays excluded; the predicted offset is the argmax (first on ties, as torch.argmax), and it
-is correct when |offset| ≤ 1. Accuracy is the share of correct windows per clip, then the mean over
-clips (VocaLiST's `samplewise_acc`). Every window a segment has counts (VocaLiST's loop stops one
-window short of the last; that window is kept here).
-
-Why exclude rather than pad or drop: zero padding (syncnet_python's LSE) would let a padded shift
-win the argmax; keeping only windows whose 31 shifts all fit would drop every window of clips
-under 35 frames and the first and last 15 of every clip, and would not be the protocol the
-published numbers use. Exclusion makes edge windows easier (fewer candidates), so
-`offset_accuracy` also reports the chance level of each data set's candidates and the accuracy
-on the windows whose every shift fits ("full range").
+Each step against syncnet_python / VocaLiST, why this distance, why exclude rather than pad, and the
+published numbers: docs/syncnet_and_lse.md#lse
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -102,6 +77,7 @@ class SyncNetResult:
     confidence: float  # LSE-C: median − min of the curve
     mean_dists: np.ndarray  # the curve: 2·vshift + 1 mean distances, column j ↔ offset vshift − j
     framewise_confidence: np.ndarray  # median(curve) − each window's distance at the best shift, median-filtered
+    dists: np.ndarray = field(repr=False)  # windows × (2·vshift + 1): calc_pdist's matrix the curve averages
 
 
 def syncnet_lse(visual, audio, vshift: int = VSHIFT, normalise: bool = False) -> SyncNetResult:
@@ -121,7 +97,7 @@ def syncnet_lse(visual, audio, vshift: int = VSHIFT, normalise: bool = False) ->
         warnings.simplefilter("ignore", UserWarning)
         framewise = medfilt(framewise, MEDFILT_KERNEL)
     return SyncNetResult(offset=int(vshift - best), min_dist=float(min_dist), confidence=float(median - min_dist),
-                         mean_dists=curve.numpy(), framewise_confidence=framewise)
+                         mean_dists=curve.numpy(), framewise_confidence=framewise, dists=dists.numpy())
 
 
 # ---------------------------------------------------------------- the offset protocol

@@ -3,44 +3,23 @@
 behind the LSE-D / LSE-C of talking-face papers) loads into it with strict=True, and the inputs it
 was trained on, computed the way syncnet_python computes them.
 
-**The weights file.** syncnet_python's `SyncNetInstance.loadParameters` reads it with `torch.load`
-and copies `loaded_state.items()` into `S.state_dict()` by name, so it is a plain state dict of `S`
-(keys `netcnnaud.0.weight` …), not a pickled module; LatentSync's copy of that loader reads it with
-`weights_only=True`. A file of 2017-18 is in torch's legacy (pre-1.6, non-zip) format, probably with
-CUDA storages and without BatchNorm's `num_batches_tracked` (added in torch 0.4.1): `load_syncnet`
-reads it with `torch.load(weights_only=True, map_location="cpu")` (the legacy format and CUDA storage
-types are on torch's weights-only allowlist) and `load_state_dict(strict=True)` (BatchNorm fills in a
-missing `num_batches_tracked` itself when the state dict carries no version metadata). Nothing else
-is ever unpickled: a file with anything but tensors in plain containers is refused. sha256 and size
-(54,573,114 bytes) are those three independent projects pin for the file at its official address;
-they were not measured here (no network).
+Weights: a plain state dict of `S`, read by `load_syncnet` with torch.load(weights_only=True,
+map_location="cpu") and load_state_dict(strict=True); nothing else is ever unpickled.
 
-**Audio** (`mfcc`, `mfcc_windows`): python_speech_features.mfcc with its defaults (13 coefficients,
-25 ms frames every 10 ms = 100 Hz, 26 filters, nfft 512, pre-emphasis 0.97, lifter 22, c0 replaced by
-the log frame energy) on the 16 kHz samples *at int16 scale* (syncnet_python reads the wav with
-scipy, so the samples are int16; the energy term depends on the scale). MFCC frame j covers samples
-[160 j, 160 j + 400). The window of video frames s…s+4 is the 20 MFCC frames 4 s … 4 s + 19
-(`cc[:, 4s : 4s + 20]`), i.e. [s/25, s/25 + 0.215) s. With audio exactly as long as T frames there
-are 4 T − 1 MFCC frames, so the last visual window has no full audio window: syncnet_python uses
-min(T, ⌊samples / 640⌋) − 5 windows (`window_count`), and so does `embed_clip`.
+Audio (`mfcc`, `mfcc_windows`): python_speech_features.mfcc with its defaults (13 coefficients, 100 Hz)
+on the 16 kHz samples *at int16 scale*, as syncnet_python reads them. The window of video frames
+s…s+4 is the 20 MFCC frames 4 s … 4 s + 19; a clip has min(T, ⌊samples / 640⌋) − 5 windows
+(`window_count`).
 
-**Video** (`syncnet_crop`, `crop_faces`): syncnet_python's `crop_video` on a face box of a track
-(S3FD there, our tracks' YuNet box here): half-side bs = max(box w, h) / 2, median-filtered over the
-track (13 frames, `scipy.signal.medfilt`) with the box centre; the crop is rows [cy − bs,
-cy + bs (1 + 2 cs)) and columns [cx − bs (1 + cs), cx + bs (1 + cs)) with cs = 0.4 — a square of
-2.8 bs, shifted down by 0.4 bs so it takes the chin and some neck — padded with grey 110 outside the
-frame, resized to 224 × 224 (cv2.INTER_LINEAR). The frames stay BGR (cv2's order, which
-syncnet_python feeds unconverted) and are fed as floats 0…255, without normalisation, 5 per window
-(B × 3 × 5 × 224 × 224). Differences that remain: YuNet's box is not S3FD's box (S3FD's is a little
-larger; no calibration was possible here without the S3FD weights), and syncnet_python's crops pass
-through JPEG and XVID compression.
+Video (`syncnet_crop`, `crop_faces`): syncnet_python's `crop_video` on our tracks' YuNet box (S3FD's
+there): half-side bs = max(box w, h) / 2, median-filtered over the track with the box centre; a square
+of 2.8 bs shifted down by 0.4 bs (it takes the chin), grey 110 beyond the frame, resized to 224 × 224,
+kept BGR, fed as floats 0…255 without normalisation, 5 per window (B × 3 × 5 × 224 × 224).
 
-**Speed.** Every layer of the visual stream after the first has a temporal kernel of 1, so running
-it once over a run of n + 4 frames gives the n windows' features exactly (the first 3-D convolution
-slides over time; batch norm in eval mode is per channel). That does the first convolution (about
-half of the ~1.55 G multiply-accumulates per window) once per frame instead of five times: about
-40 % less time than syncnet_python's window-by-window batches on a CPU (0.13 s per window on 2
-cores), the same numbers up to float rounding (tested).
+The visual stream runs once over a run of frames instead of window by window (every layer after the
+first has a temporal kernel of 1): the same features, in less time.
+
+The recipes step by step, the differences that remain, and timings: docs/syncnet_and_lse.md#syncnet
 """
 from __future__ import annotations
 
@@ -55,9 +34,10 @@ import torch.nn as nn
 from scipy.signal import medfilt
 
 from unisync_model.io import weights
+from unisync_model.io.av_timing import SAMPLES_PER_FRAME
 from unisync_model.io.device import pick_device
 from unisync_model.io.optional import require
-from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES
+from unisync_model.settings import SAMPLE_RATE, WINDOW_FRAMES
 
 SYNCNET_FILE = "syncnet_v2.model"
 
@@ -68,7 +48,6 @@ CROP_FILL = 110  # the grey syncnet_python pads frames with
 BOX_MEDFILT = 13  # syncnet_python smooths box size and centre with a 13-frame median filter
 MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps
 MFCC_WINDOW = WINDOW_FRAMES * MFCC_PER_FRAME  # 20
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 
 
 # ---------------------------------------------------------------- the network
@@ -279,7 +258,7 @@ class SyncNetExpert:
     >>> visual = expert.embed_visual(crops)               # (T − 4) × 1024, crops: T × 224 × 224 × 3 BGR
     >>> audio = expert.embed_audio(samples)               # one row per window with full MFCC
     >>> n = window_count(len(crops), len(samples))        # syncnet_python's count: T − 5 when lengths match
-    >>> sync_metrics.syncnet_lse(visual[:n], audio[:n])   # LSE-D, LSE-C, AV offset
+    >>> lse.syncnet_lse(visual[:n], audio[:n])   # LSE-D, LSE-C, AV offset
     """
 
     def __init__(self, weights_name: str | Path = SYNCNET_FILE, device: torch.device | None = None,

@@ -10,20 +10,18 @@ of their modality. Both embeddings pass through a ReLU, so their cosine lies in 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unisync_model.io.av_timing import HUBERT_WINDOW, MEL_WINDOW
+from unisync_model import representations
+from unisync_model.io.av_timing import audio_features
+from unisync_model.representations import AUDIO, VISUAL
 from unisync_model.settings import WINDOW_FRAMES, ModelSettings
 
-# What one frame of each representation looks like in its shard (the default shapes; a config may
-# give others, e.g. a different crop size or HuBERT-large's 1024 features).
-VISUAL_FRAME_SHAPES = {"rgb": (48, 96, 3), "parsing": (48, 96), "landmarks": (68, 2), "tdmm": (62,)}
-AUDIO_FRAME_SHAPES = {"mel": (80,), "hubert": (768,)}
-AUDIO_WINDOWS = {"mel": MEL_WINDOW, "hubert": HUBERT_WINDOW}
 PARSING_CLASSES = 19  # facexlib's face-parsing layout (extract/parsing.py)
 TDMM_EXPRESSION = slice(52, 62)  # 3DDFA_V2's 62 parameters: 12 pose, 40 shape, then 10 expression
 
@@ -36,18 +34,18 @@ class UniSyncConfig:
     embed_dim: int = 512
     visual_pool: tuple[int, int] = (24, 24)
     audio_pool: tuple[int, int] = (16, 16)
-    visual_frame: tuple[int, ...] = ()  # one frame's shape in the shard; () takes VISUAL_FRAME_SHAPES'
+    # one frame's shape in the shard (a config may give others than the registry's defaults, e.g. a
+    # different crop size or HuBERT-large's 1024 features); () takes the registry's
+    visual_frame: tuple[int, ...] = ()
     audio_frame: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.visual not in VISUAL_PREPROCESS:
-            raise ValueError(f"unknown visual representation {self.visual!r}; known: {sorted(VISUAL_PREPROCESS)}")
-        if self.audio not in AUDIO_PREPROCESS:
-            raise ValueError(f"unknown audio representation {self.audio!r}; known: {sorted(AUDIO_PREPROCESS)}")
-        if not self.visual_frame:
-            object.__setattr__(self, "visual_frame", VISUAL_FRAME_SHAPES[self.visual])
-        if not self.audio_frame:
-            object.__setattr__(self, "audio_frame", AUDIO_FRAME_SHAPES[self.audio])
+        for name, modality, frame in ((self.visual, VISUAL, "visual_frame"), (self.audio, AUDIO, "audio_frame")):
+            if name not in representations.names(modality):
+                raise ValueError(f"unknown {modality} representation {name!r}; "
+                                 f"known: {sorted(representations.names(modality))}")
+            if not getattr(self, frame):
+                object.__setattr__(self, frame, representations.get(name).frame_shape)
 
     @classmethod
     def from_settings(cls, audio: str, visual: str, settings: ModelSettings, **shapes) -> "UniSyncConfig":
@@ -133,6 +131,17 @@ class VectorPreprocess(nn.Module):
         return self.grow(self.project(x.flatten(1)).view(len(x), self.seed_channels, 6, 6))
 
 
+class FramesPreprocess(VectorPreprocess):
+    """Any small per-frame array taken as it is (its elements are the features): the ε1 of a visual
+    representation that needs no normalisation of its own (docs/architecture.md)."""
+
+    def __init__(self, c: UniSyncConfig):
+        super().__init__(math.prod(c.visual_frame), c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float())
+
+
 class LandmarksPreprocess(VectorPreprocess):
     """68 points per frame (pixels): centred on the window's mean point and scaled by its spread, so
     where the face is and how big it is do not matter, only the shape and its motion."""
@@ -161,8 +170,6 @@ class TdmmPreprocess(VectorPreprocess):
         return super().forward(self.scale(x.float()[:, :, TDMM_EXPRESSION].flatten(1)))
 
 
-VISUAL_PREPROCESS = {"rgb": RgbPreprocess, "parsing": ParsingPreprocess, "landmarks": LandmarksPreprocess,
-                     "tdmm": TdmmPreprocess}
 
 
 # ---------------------------------------------------------------- ε3: one per audio representation
@@ -202,7 +209,6 @@ class HubertPreprocess(SpectrogramPreprocess):
         return super().forward(self.project(x.float()))
 
 
-AUDIO_PREPROCESS = {"mel": MelPreprocess, "hubert": HubertPreprocess}
 
 
 # ---------------------------------------------------------------- ε2 / ε4: shared extractors
@@ -223,10 +229,10 @@ class UniSync(nn.Module):
     def __init__(self, config: UniSyncConfig):
         super().__init__()
         self.config = config
-        self.visual_preprocess = VISUAL_PREPROCESS[config.visual](config)  # ε1
+        self.visual_preprocess = representations.load(representations.get(config.visual).preprocess)(config)  # ε1
         self.visual_pool = nn.AdaptiveAvgPool2d(config.visual_pool)
         self.visual_extractor = shared_extractor(config.width, config.embed_dim, config.visual_pool)  # ε2
-        self.audio_preprocess = AUDIO_PREPROCESS[config.audio](config)  # ε3
+        self.audio_preprocess = representations.load(representations.get(config.audio).preprocess)(config)  # ε3
         self.audio_pool = nn.AdaptiveAvgPool2d(config.audio_pool)
         self.audio_extractor = shared_extractor(config.width, config.embed_dim, config.audio_pool)  # ε4
 
@@ -247,6 +253,6 @@ def example_inputs(config: UniSyncConfig, batch: int = 2) -> tuple[torch.Tensor,
     visual = {"rgb": lambda: torch.rand(shape),
               "parsing": lambda: torch.randint(0, PARSING_CLASSES, shape, dtype=torch.uint8),
               "landmarks": lambda: torch.rand(shape) * 100,
-              "tdmm": lambda: torch.randn(shape)}[config.visual]()
-    audio = torch.randn(batch, AUDIO_WINDOWS[config.audio], *config.audio_frame)
+              "tdmm": lambda: torch.randn(shape)}.get(config.visual, lambda: torch.randn(shape))()
+    audio = torch.randn(batch, audio_features(config.audio)[1], *config.audio_frame)
     return visual, audio

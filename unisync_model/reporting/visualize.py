@@ -1,14 +1,14 @@
 """Pictures of what every extractor made of one clip, for a person to check them at a glance.
 
-Per frame, side by side: the frame with the face box, YuNet's keypoints and the 68 landmarks; the
-mouth crop (rgb); the parsing map in colour; the 3DMM head pose as axes on the face. A PNG shows
+Per frame, side by side: the frame with the face box, YuNet's keypoints and the 68 landmarks, then
+each visual representation's panel (the registry's `panel`: the mouth crop, the parsing map in
+colour, the 3DMM head pose as axes). A PNG shows
 a few evenly spaced frames, one row each; an MP4 shows every frame, with the clip's audio.
 Stages that were not run are left out.
 """
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,10 +17,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from unisync_model import representations
 from unisync_model.io.atomic_files import write_atomic
-from unisync_model.io.media import probe, video_frames
+from unisync_model.io.media import file_url, probe, video_frames
 from unisync_model.io.shards import ShardReader
 from unisync_model.io.track_array import SEGMENT
+from unisync_model.representations import VISUAL
 
 log = logging.getLogger(__name__)
 PANEL = 192  # pixels: every panel is PANEL high
@@ -39,7 +41,7 @@ def clip_arrays(results: Path, clip_id: str) -> tuple[pd.Series, dict[str, np.nd
         raise KeyError(f"{clip_id!r} is not in {results / 'clips.parquet'}")
     row = rows.iloc[0]
     arrays = {}
-    for stage in ("tracks", "rgb", "landmarks", "parsing", "tdmm"):
+    for stage in ("tracks", *representations.names(VISUAL)):
         path = results / "shards" / stage / f"{row['shard']}.h5"
         if path.is_file():
             reader = ShardReader(path)
@@ -78,7 +80,17 @@ def frame_panel(frame: np.ndarray, track: np.ndarray, landmarks: np.ndarray | No
     return cv2.warpAffine(out, matrix, (PANEL, PANEL), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def pose_panel(track: np.ndarray, params: np.ndarray) -> np.ndarray:
+def rgb_panel(track: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """The mouth crop (RGB in the shard)."""
+    return fit(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+
+
+def parsing_panel(track: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The parsing map, a colour per class."""
+    return fit(PARSING_COLOURS[np.clip(classes, 0, len(PARSING_COLOURS) - 1)])
+
+
+def tdmm_panel(track: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Head pose axes (x red, y green, z blue) from the 3DMM, with yaw / pitch / roll in degrees."""
     from unisync_model.extract.tdmm import pose_angles
     yaw, pitch, roll = pose_angles(params[None])[0]
@@ -100,12 +112,9 @@ def pose_panel(track: np.ndarray, params: np.ndarray) -> np.ndarray:
 def compose(t: int, frame: np.ndarray, arrays: dict[str, np.ndarray]) -> np.ndarray:
     track = arrays["tracks"][t]
     panels = [frame_panel(frame, track, arrays["landmarks"][t] if "landmarks" in arrays else None)]
-    if "rgb" in arrays:
-        panels.append(fit(cv2.cvtColor(arrays["rgb"][t], cv2.COLOR_RGB2BGR)))
-    if "parsing" in arrays:
-        panels.append(fit(PARSING_COLOURS[np.clip(arrays["parsing"][t], 0, len(PARSING_COLOURS) - 1)]))
-    if "tdmm" in arrays:
-        panels.append(pose_panel(track, arrays["tdmm"][t]))
+    for name in representations.names(VISUAL):  # each representation's own panel (the registry's `panel`)
+        if representations.get(name).panel is not None and name in arrays:
+            panels.append(representations.load(representations.get(name).panel)(track, arrays[name][t]))
     row = np.concatenate(panels, axis=1)
     cv2.putText(row, f"frame {t}" + ("" if track[SEGMENT] >= 0 else " (outside the face segments)"), (4, 14),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
@@ -138,12 +147,12 @@ def visualize(results: str | Path, clip_id: str, out_dir: str | Path, rows: int 
                     sheet.append(composed)
         _, encoded = cv2.imencode(".png", np.concatenate(sheet, axis=0))
         write_atomic(png, encoded.tobytes())
-        tmp_mp4 = Path(tmp) / "out.mp4"
-        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{size[0]}x{size[1]}",
-               "-r", "25", "-i", str(raw), "-i", "file:" + os.path.abspath(row["audio_path"]), "-map", "0:v",
-               "-map", "1:a:0?", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tmp_mp4)]
-        subprocess.run(cmd, check=True, capture_output=True)
-        write_atomic(mp4, tmp_mp4.read_bytes())
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+               "-s", f"{size[0]}x{size[1]}", "-r", "25", "-i", str(raw), "-i", file_url(row["audio_path"]),
+               "-map", "0:v", "-map", "1:a:0?", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"]
+        # ffmpeg picks the muxer by the suffix: the temporary file keeps it
+        write_atomic(mp4, lambda out: subprocess.run([*cmd, str(out)], check=True, capture_output=True),
+                     keep_suffix=True)
     log.info("%s: %s and %s", clip_id, png, mp4)
     return png, mp4
 

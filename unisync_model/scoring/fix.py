@@ -5,22 +5,11 @@ means the audio leads the video by N × 40 ms; the fix *delays* the audio by N f
 advances it by |N|). Hence score(fix(video, score(video))) ≈ 0. N may be fractional; frames are 25 fps
 frames (40 ms) whatever the video's own frame rate, as everywhere in the pipeline.
 
-**How** (ffmpeg): the file is opened twice, the second time with `-itsoffset N/25` s, and the output
-takes the video of the first input and the audio of the second (`-map 0:v -map 1:a`): the video is
-stream-copied (`-c:v copy`, never re-encoded: same packets, same timestamps, still starting at 0). The
-audio is stream-copied only where that is exact, from an MP4 / MOV file into an MP4 / MOV file: a
-delay only moves its timestamps, an advance is stored as an edit list that skips the audio's first
-|N| × 40 ms, and the AAC encoder delay ("priming") stays signalled on both sides. Everywhere else the
-audio is re-encoded with `aresample=async=1:first_pts=0`, which writes the shift into the samples
-(silence padded at the start for a delay, the first |N| × 40 ms cut for an advance), into a codec
-whose start the container keeps exact: FLAC in Matroska (.mkv, .mka), PCM in AVI, AAC in MP4 / MOV,
-Opus in WebM (112 samples, 7 ms, of encoder delay remain there). Measured here (ffmpeg 5.1): copying
-AAC into Matroska, MPEG-TS or AVI, or re-encoding to AAC / MP3 / MP2 there, moves the audio by the
-codec's encoder delay (1024 samples of AAC = 64 ms = 1.6 frames) or ignores the shift (AVI), and
-Matroska cannot start a stream before zero (the muxer would shift the *video* instead); other output
-containers are refused. `reencode_audio` forces re-encoding (for players that ignore MP4 edit lists).
-The audio keeps its own length (a delayed audio may end after the video). Streams other than video
-and audio (subtitles, data) are not carried over.
+**How**: ffmpeg opens the file twice, the second time with `-itsoffset N/25` s, and takes the video
+of the first (stream-copied, never re-encoded) and the audio of the second. The audio is
+stream-copied only from MP4 / MOV into MP4 / MOV, where its start stays exact; elsewhere it is
+re-encoded into a codec whose start the container keeps exact. Why, and what was measured:
+docs/fix.md.
 """
 from __future__ import annotations
 
@@ -28,7 +17,8 @@ import logging
 import os
 from pathlib import Path
 
-from unisync_model.io.media import MediaError, _url, probe, run
+from unisync_model.io.atomic_files import write_atomic
+from unisync_model.io.media import MediaError, file_url, probe, run
 from unisync_model.settings import FPS
 
 log = logging.getLogger(__name__)
@@ -47,13 +37,13 @@ class FixError(RuntimeError):
 
 
 def _command(video: Path, out: Path, seconds: float, reencode: bool) -> list[str]:
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", _url(video), "-itsoffset", f"{seconds:.6f}",
-           "-i", _url(video), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-map_metadata", "0"]
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", file_url(video), "-itsoffset", f"{seconds:.6f}",
+           "-i", file_url(video), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-map_metadata", "0"]
     if reencode:
         cmd += REENCODE[out.suffix.lower()] + ["-af", "aresample=async=1:first_pts=0"]
     else:
         cmd += ["-c:a", "copy"]
-    return cmd + [_url(out)]
+    return cmd + [file_url(out)]
 
 
 def shift_audio(video: str | Path, out: str | Path, offset_frames: float, reencode_audio: bool = False) -> dict:
@@ -75,23 +65,23 @@ def shift_audio(video: str | Path, out: str | Path, offset_frames: float, reenco
     needs_encoding = reencode_audio or not copyable
     why = "asked" if reencode_audio else "" if copyable else (
         "the audio is only stream-copied from MP4 / MOV to MP4 / MOV, where its start stays exact")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".part" + out.suffix)  # the muxer is chosen by the suffix
-    try:
+    encoded = {"needed": needs_encoding, "why": why}
+
+    def write(tmp: Path) -> None:  # tmp keeps the suffix: the muxer is chosen by it
         try:
-            run(_command(video, tmp, seconds, needs_encoding))
+            run(_command(video, tmp, seconds, encoded["needed"]))
         except MediaError as err:
-            if needs_encoding:
+            if encoded["needed"]:
                 raise
             log.info("fix: stream copy of the audio failed (%s); re-encoding it", str(err).splitlines()[-1][:200])
-            why = f"stream copy failed: {str(err)[-200:]}"
-            needs_encoding = True
+            encoded.update(needed=True, why=f"stream copy failed: {str(err)[-200:]}")
             run(_command(video, tmp, seconds, True))
-        os.replace(tmp, out)
+
+    try:
+        write_atomic(out, write, keep_suffix=True)
     except MediaError as err:
         raise FixError(f"ffmpeg could not write {out}: {err}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    needs_encoding, why = encoded["needed"], encoded["why"]
     return {"video": str(video), "out": str(out), "offset_frames": float(offset_frames),
             "offset_ms": round(float(offset_frames) * 1000.0 / FPS, 1),
             "audio": "delayed" if seconds > 0 else "advanced" if seconds < 0 else "unchanged",
@@ -100,11 +90,12 @@ def shift_audio(video: str | Path, out: str | Path, offset_frames: float, reenco
 
 def fix_video(video: str | Path, out: str | Path, offset_frames: float | None = None, scorer=None,
               settings=None, reencode_audio: bool = False) -> dict:
-    """Shift the audio by `offset_frames`, or by the offset the scorer detects (score.py's per-video
-    offset; FixError if the video gets no score). The record says which and with what confidence."""
+    """Shift the audio by `offset_frames`, or by the offset the scorer detects (videos.score_video's
+    per-video offset; FixError if the video gets no score). The record says which and with what confidence."""
     detected = None
     if offset_frames is None:
-        from unisync_model.scoring.score import score_video, scorer_from_settings
+        from unisync_model.scoring.scorers import scorer_from_settings
+        from unisync_model.scoring.videos import score_video
         scorer = scorer or scorer_from_settings("training-free", settings=settings)
         detected = score_video(video, scorer, settings)
         if not detected.ok:

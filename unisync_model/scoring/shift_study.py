@@ -1,14 +1,14 @@
 """The audio-shift study: does shifting a clip's audio by k frames move the reported offset by k?
 
 For each video, the expensive part (probe, audio, the speaking face's track, the scorer's visual
-arrays: landmarks, mouth crops, …) is computed once (`score.VideoLoader`); the audio is then shifted
+arrays: landmarks, mouth crops, …) is computed once (`videos.VideoLoader`); the audio is then shifted
 **in memory** by k × 640 samples at 16 kHz (k > 0: delayed, zeros in front and the end cropped; k < 0:
 advanced, the start cropped and zeros at the end, so the length never changes), the audio-derived
 arrays (Mel, HuBERT) are recomputed from the shifted samples, and the clip is scored again
-(`score.score_clip`). Shifting samples is exact (no re-encoding, no container timestamps to trust)
+(`results.score_clip`). Shifting samples is exact (no re-encoding, no container timestamps to trust)
 and costs one scoring per shift instead of one decode.
 
-Sign (score.py's CONVENTION, syncnet_python's): delaying the audio by k frames moves the reported
+Sign (results.CONVENTION, syncnet_python's): delaying the audio by k frames moves the reported
 offset by −k, so a trial is a **hit** when the shifted offset is within ±`tolerance` (1) frame of
 base − k, base being the clip's own offset with its audio untouched. The study is relative: nobody
 verified the clips' own sync, so a clip whose base offset is off is still a hit if it moves by k.
@@ -21,7 +21,6 @@ shifts, and summary lines over all trials and over frontal speaking clips), both
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
 from dataclasses import asdict, dataclass
@@ -34,9 +33,12 @@ import pandas as pd
 from unisync_model.io.atomic_files import write_atomic
 from unisync_model.io.progress import progress
 from unisync_model.model.lse import VSHIFT
-from unisync_model.scoring.score import ScoreSettings, VideoLoader, expand_inputs, score_clip
-from unisync_model.scoring.scorers import SAMPLES_PER_FRAME, ClipData, NoScore, Scorer
-from unisync_model.settings import FPS
+from unisync_model.scoring.inputs import expand_inputs
+from unisync_model.scoring.results import score_clip
+from unisync_model.io.av_timing import SAMPLES_PER_FRAME
+from unisync_model.scoring.scorers import ClipData, NoScore, Scorer
+from unisync_model.scoring.videos import VideoLoader
+from unisync_model.settings import FPS, ScoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ UNKNOWN = "unknown"  # a video the notes do not list
 TRIAL_COLUMNS = [
     "clip_id", "video", "category", "scorer",
     "shift_frames",  # k: the audio delayed by k frames (negative: advanced)
-    "base_offset",  # the reported offset with the audio untouched (score.py's sign)
+    "base_offset",  # the reported offset with the audio untouched (results.py's sign)
     "offset",  # the reported offset with the audio shifted by k
     "expected",  # base_offset − k
     "error",  # offset − expected, frames
@@ -295,9 +297,7 @@ def write_outputs(trials: Iterable[Trial] | pd.DataFrame, out_dir: str | Path, t
     """trials.csv and table.md in out_dir, each written atomically; returns the trials table."""
     frame = trials if isinstance(trials, pd.DataFrame) else trials_frame(trials)
     out_dir = Path(out_dir)
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    write_atomic(out_dir / "trials.csv", buffer.getvalue())
+    write_atomic(out_dir / "trials.csv", frame.to_csv(index=False))
     write_atomic(out_dir / "table.md", markdown_table(frame, title, description))
     return frame
 

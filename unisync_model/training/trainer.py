@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from unisync_model.io.atomic_files import write_atomic
 from unisync_model.io.progress import progress
 from unisync_model.io.shards import ShardReader
 from unisync_model.model.checkpoint import atomic_save, model_record
@@ -68,7 +68,7 @@ def settings_key(settings: TrainSettings, audio: str, visual: str) -> str:
 
 def frame_shape(readers: dict[str, ShardReader]) -> tuple[int, ...]:
     """One frame's shape in a stage's shards (from a shard that holds a clip)."""
-    return next(tuple(r._data().shape[1:]) for r in readers.values() if len(r))
+    return next(r.frame_shape for r in readers.values() if len(r))
 
 
 def autocast_dtype(settings: TrainSettings, device: torch.device) -> torch.dtype | None:
@@ -260,14 +260,10 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
             atomic_save(model_record(model, epoch=len(history), val_accuracy=history[-1]["val_accuracy"],
                                      settings=to_dict(settings)), final)
         else:
-            tmp = final.with_name("model.pt.tmp")
-            shutil.copyfile(best, tmp)
-            os.replace(tmp, final)
+            write_atomic(final, lambda tmp: shutil.copyfile(best, tmp))
     distributed.barrier(context)  # the others return once model.pt is there
     return final
 
 
 def write_log(history: list[dict], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pd.DataFrame(history, columns=LOG_COLUMNS).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: pd.DataFrame(history, columns=LOG_COLUMNS).to_csv(tmp, index=False))

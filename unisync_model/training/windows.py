@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from unisync_model.corpora.manifest import STATUS_OK, read_manifest
-from unisync_model.io.av_timing import AUDIO_FEATURES, window_count
+from unisync_model.io.av_timing import audio_features, window_count
 from unisync_model.io.shards import ShardReader
 from unisync_model.io.track_array import segments_of
 from unisync_model.settings import WINDOW_FRAMES
@@ -78,7 +78,7 @@ class WindowDataset(Dataset):
         self.plan = plan
         self.visual = visual
         self.audio = audio
-        self.audio_start, self.audio_length, _ = AUDIO_FEATURES[audio_feature]
+        self.audio_start, self.audio_length, _ = audio_features(audio_feature)
         self._first = np.asarray(self.first_frames, np.int64)
 
     def __len__(self) -> int:

@@ -7,7 +7,10 @@ import sys
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
+from unisync_model import representations
 from unisync_model.evaluation.ablation_table import table_rows, variant_settings
+from unisync_model.representations import AUDIO
+from unisync_model.settings import from_dict
 from unisync_model.corpora.manifest import shard_names
 
 validate(config, "../schemas/config.schema.yaml")
@@ -92,14 +95,20 @@ def combination_shards(wildcards):
     )
 
 
-def parsing_inputs(wildcards):
-    """The landmarks backend fills its regions from the landmarks shard; facexlib needs only the track."""
-    inputs = {
-        "manifest": f"{RESULTS}/clips.parquet",
-        "tracks": f"{RESULTS}/shards/tracks/{wildcards.shard}.h5",
-    }
-    if config["parsing"]["backend"] == "landmarks":
-        inputs["landmarks"] = f"{RESULTS}/shards/landmarks/{wildcards.shard}.h5"
+def representation_inputs(name):
+    """The inputs of a representation's stage, from the registry: the manifest (visual ones) and the
+    shards it reads with this config's settings (parsing reads landmarks only with that backend).
+    """
+    rep = representations.get(name)
+    reads = rep.shards_read(from_dict(rep.settings, config[name]))
+
+    def inputs(wildcards):
+        files = (
+            {} if rep.modality == AUDIO else {"manifest": f"{RESULTS}/clips.parquet"}
+        )
+        files.update({s: f"{RESULTS}/shards/{s}/{wildcards.shard}.h5" for s in reads})
+        return files
+
     return inputs
 
 
@@ -151,15 +160,7 @@ def ablation_spec():
 # ---------------------------------------------------------------- scoring any videos (score.smk)
 
 SCORE = config["score"]
-SCORE_STAGE_SECTIONS = [
-    "tracks",
-    "landmarks",
-    "rgb",
-    "parsing",
-    "tdmm",
-    "mel",
-    "hubert",
-]
+SCORE_STAGE_SECTIONS = ["tracks", *representations.names()]
 
 
 def score_model():
@@ -171,20 +172,14 @@ def score_model():
     return SCORE["model"]
 
 
-def unisync_representations():
-    """(audio, visual) of the unisync scorer: the checkpoint's own when it exists, else score.audio / visual."""
-    if os.path.isfile(score_model()):
-        from unisync_model.scoring.scorers import model_representations
-
-        return model_representations(score_model())
-    return SCORE["audio"], SCORE["visual"]
-
-
 def score_stages():
     """The shards a score job reads: audio and tracks always, and what the scorer embeds."""
     extra = {"training-free": ["landmarks"], "syncnet": []}
     if SCORE["scorer"] == "unisync":
-        extra["unisync"] = list(reversed(unisync_representations()))
+        extra["unisync"] = [
+            SCORE["visual"],
+            SCORE["audio"],
+        ]  # planning reads no checkpoint
     return list(dict.fromkeys(["audio", "tracks", *extra[SCORE["scorer"]]]))
 
 

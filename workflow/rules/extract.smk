@@ -115,7 +115,7 @@ rule landmarks:
 
 rule parsing:
     input:
-        unpack(parsing_inputs),
+        unpack(representation_inputs("parsing")),
     output:
         f"{RESULTS}/shards/parsing/{{shard}}.h5",
     log:

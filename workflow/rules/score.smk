@@ -4,7 +4,7 @@
 #
 #   snakemake --cores 8 score_all --configfile configs/score_folder.yaml
 #
-# writes results/<corpus>/score/videos.csv, segments.csv, scores.json (columns: unisync_model/scoring/score.py),
+# writes results/<corpus>/score/videos.csv, segments.csv, scores.json (columns: unisync_model/scoring/outputs.py),
 # with plots under results/<corpus>/score/shards/<shard>/plots/. Settings: config.yaml's `score` section
 # (absent: the training-free scorer with its defaults); the extraction stages keep their own sections.
 rule score:
@@ -50,7 +50,7 @@ rule score_merge:
     benchmark:
         f"{RESULTS}/benchmarks/score_merge.tsv"
     conda:
-        "../../envs/unisync.yaml"  # the score jobs' env: unisync_model.scoring.score imports the scorers
+        "../../envs/unisync.yaml"  # the score jobs' env: the scorers may compute any representation
     threads: 1
     resources:
         mem_mb=4000,

@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-from conftest import SHARED
+
+from helpers.paths import SHARED
 
 CLIPS = SHARED / "data" / "clips"
 KINDS = ("real", "real_muxed")

@@ -1,0 +1,169 @@
+"""`unisync` commands of scoring any video: score, score-merge, fix and the shift study."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from unisync_model.cli import main, settings_option
+
+
+@main.command(epilog="Columns named after syncnet_python's are on the scorer's own scale (scores.json's `columns` "
+                     "says which): min_dist (LSE-D) and confidence (LSE-C) lie in 0-2 for training-free and unisync "
+                     "(distances sqrt(2 - 2 r), sqrt(2 - 2 p_sync)); syncnet gives SyncNet's own (LSE-D about 5-10, "
+                     "LSE-C 0-12). Exit status: 0 when every path given exists and at least one video was scored, "
+                     "1 otherwise (a missing path, nothing scored), 2 for a usage error; with --manifest, a shard "
+                     "without a scored video is not an error (its rows say why).")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True,
+              help="Where videos.csv, segments.csv, scores.json and plots/ go.")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True,
+              help="training-free: mouth opening × speech envelope, no model; unisync: a UniSync checkpoint; "
+                   "syncnet: syncnet_python's SyncNet.")
+@click.option("--model", "model_path", default=None,
+              help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
+@settings_option
+@click.option("--audio-stream", type=click.IntRange(min=0), default=None,
+              help="Score audio stream N (0: the file's first audio stream; ffmpeg's 0:a:N). Default: the default "
+                   "stream, or when it is silent or absent the first other that is not silent.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="A PNG per scored video.")
+@click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Score a shard of a corpus from its extraction shards instead of PATHS (with --shard, --shards-dir).")
+@click.option("--shard", default=None)
+@click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), default=None)
+def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, plots, manifest_path, shard,
+          shards_dir) -> None:
+    """Audio-visual offset, confidence and minimum distance of videos (files, folders, or .txt lists of
+    videos), per face segment and per video. Offset > 0: the audio leads the video (syncnet_python's
+    sign); `unisync fix --offset N` undoes it. A video without a score gets a reason instead.
+
+    Prints one tab-separated line per video to stdout as it is scored (path, AV offset, min dist,
+    confidence, scorer; or `no score: <reason>`), then a summary line; logs and progress go to stderr."""
+    from unisync_model.io.progress import write_line
+    from unisync_model.scoring.outputs import summary_line, write_outputs
+    from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
+    from unisync_model.scoring.shard_route import score_shard
+    from unisync_model.scoring.videos import score_videos
+    if bool(paths) == bool(manifest_path):
+        raise click.UsageError("give either PATHS or --manifest with --shard and --shards-dir")
+    if manifest_path and not (shard and shards_dir):
+        raise click.UsageError("--manifest needs --shard and --shards-dir")
+    settings = settings_from_json(settings_json)
+    if audio_stream is not None:
+        if manifest_path:
+            raise click.UsageError("--audio-stream chooses among a video's streams; the shards hold one already "
+                                   "(config.yaml's audio.stream chose it)")
+        settings = dataclasses.replace(settings, audio_stream=audio_stream)
+    try:
+        scorer = scorer_from_settings(scorer_name, model_path, settings)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from None
+    logging.getLogger("unisync").info("scorer: %s", scorer.description)
+    if manifest_path:
+        needed = [shards_dir / stage / f"{shard}.h5" for stage in dict.fromkeys(("audio", "tracks", *scorer.needs))]
+        if missing := [str(path) for path in needed if not path.is_file()]:
+            raise click.UsageError(f"the {scorer.name} scorer reads shards that do not exist: {', '.join(missing)} "
+                                   "(in the workflow: config.yaml's score.audio / score.visual name the model's "
+                                   "representations)")
+        results = score_shard(manifest_path, shard, shards_dir, scorer, settings)
+        for result in results:
+            write_line(result.line())
+    else:
+        results = score_videos(paths, scorer, settings, on_result=lambda result: write_line(result.line()))
+    counts = write_outputs(results, out_dir, scorer, plots)
+    click.echo(summary_line(counts, out_dir))
+    if counts["missing"]:
+        raise click.ClickException(f"{len(counts['missing'])} path(s) given do not exist: "
+                                   + ", ".join(counts["missing"][:10]) + (" …" if len(counts["missing"]) > 10 else ""))
+    if counts["scored"] == 0 and not manifest_path:  # a workflow shard's rows with their reasons are its result
+        raise click.ClickException("no video found" if not results else "no video could be scored")
+
+
+@main.command("score-merge")
+@click.argument("dirs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+def score_merge(dirs, out_dir: Path) -> None:
+    """Join the outputs of several `unisync score` runs (the workflow's shards) into one folder."""
+    from unisync_model.scoring.outputs import merge_outputs
+    n = merge_outputs(dirs, out_dir)
+    logging.getLogger("unisync").info("score-merge: %d videos -> %s", n, out_dir)
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--offset", type=float, default=None,
+              help="AV offset in 25 fps frames as `unisync score` reports it (> 0: the audio leads; it is delayed "
+                   "by that much). Without it, the scorer detects it.")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True)
+@click.option("--model", "model_path", default=None)
+@settings_option
+@click.option("--reencode-audio", is_flag=True,
+              help="Write the shift into the audio samples (AAC) instead of timestamps / an MP4 edit list.")
+def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, reencode_audio) -> None:
+    """Copy VIDEO to OUT with the audio shifted to undo its offset; the video stream is not re-encoded."""
+    from unisync_model.scoring.fix import FixError, fix_video
+    from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
+    settings = settings_from_json(settings_json)
+    try:
+        scorer = None if offset is not None else scorer_from_settings(scorer_name, model_path, settings)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        record = fix_video(video, out, offset, scorer, settings, reencode_audio)
+    except FixError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(json.dumps(record))
+
+
+@main.command("shift-study")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True, help="Where trials.csv and table.md go.")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True)
+@click.option("--model", "model_path", default=None,
+              help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
+@click.option("--shifts", default="-10,-5,5,10", show_default=True,
+              help="Frames the audio is delayed by (negative: advanced), comma-separated.")
+@click.option("--seconds", type=float, default=0.0, show_default=True,
+              help="Study each clip's first seconds only (0: the whole clip).")
+@click.option("--clip-notes", "notes_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="A clip manifest (file, duration_s, notes) whose notes give each clip's category, "
+                                 "e.g. the shared test clips' manifest.csv.")
+@click.option("--merge", "merge_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Instead of PATHS: the trials.csv of earlier studies (e.g. both folds), written as one table "
+                   "(categories taken again from --clip-notes when given).")
+@click.option("--title", default="", help="The table's heading.")
+@settings_option
+def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_path, merge_paths, title,
+                settings_json) -> None:
+    """Shift each video's audio by k frames in memory and check that the reported offset moves by −k
+    (within one frame): a row per clip × shift in trials.csv, a table per clip in table.md."""
+    from unisync_model.scoring import shift_study as study
+    from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
+    if bool(paths) == bool(merge_paths):
+        raise click.UsageError("give either PATHS or --merge trials.csv …")
+    categories = study.clip_categories(notes_path) if notes_path else None
+    if merge_paths:
+        frame = study.write_outputs(study.read_trials(merge_paths, categories), out_dir, title)
+    else:
+        settings = settings_from_json(settings_json)
+        try:
+            shift_list = study.parse_shifts(shifts)
+            scorer = scorer_from_settings(scorer_name, model_path, settings)
+        except (ValueError, FileNotFoundError) as err:
+            raise click.UsageError(str(err)) from None
+        trials = study.study_videos(paths, scorer, settings, shift_list, seconds, categories)
+        frame = study.write_outputs(trials, out_dir, title,
+                                    f"Scorer: {scorer.description}. Shift: {study.SHIFT_METHOD}"
+                                    + (f"; first {seconds:g} s of each clip" if seconds else "") + ".")
+    for line in study.summary_lines(frame):
+        if line:
+            click.echo(line.replace("**", ""))
+
+

@@ -1,0 +1,188 @@
+"""What a score is: the numbers of one video and of each of its face segments (AV offset, LSE-D as
+`min_dist`, LSE-C as `confidence`, the distance curve), or the reason it has none, and `score_clip`,
+which computes them from a scorer's embeddings with syncnet_python's aggregation (`model/lse.py`).
+Both routes (`videos.py`, `shard_route.py`) and the shift study end here, so they agree.
+
+**Sign convention** (syncnet_python's "AV offset"): `offset` > 0 means the audio *leads* the video —
+a sound is heard `offset` frames (× 40 ms) before the mouth makes it; < 0 means the audio lags.
+`unisync fix VIDEO --offset N` (fix.py) delays the audio by N frames (advances it when N < 0), so a
+fixed video scores ≈ 0. Frames are 25 fps frames whatever the source's frame rate (every stage
+resamples to 25 fps CFR).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from unisync_model.io.media import level_dbfs
+from unisync_model.model.lse import VSHIFT, syncnet_lse
+from unisync_model.io.av_timing import SAMPLES_PER_FRAME
+from unisync_model.scoring.scorers import ClipData, NoScore, Scorer
+from unisync_model.settings import FPS
+
+log = logging.getLogger(__name__)
+
+MS_PER_FRAME = 1000.0 / FPS
+OK = "ok"
+NO_SCORE = "no score"
+CONVENTION = ("offset_frames > 0: the audio leads the video (heard before the mouth moves); < 0: the audio lags. "
+              "syncnet_python's AV offset. `unisync fix --offset N` delays the audio by N frames (N < 0: advances).")
+
+
+@dataclass
+class SegmentScore:
+    index: int
+    first_frame: int
+    stop_frame: int
+    reason: str | None = None
+    offset: int | None = None
+    min_dist: float | None = None
+    confidence: float | None = None
+    windows: int = 0
+    curve: np.ndarray | None = None  # 2·vshift + 1 mean distances, index j ↔ offset vshift − j
+    frame_confidence: np.ndarray | None = None  # per window (syncnet_python's, median-filtered)
+    window_first: int = 0  # frame of the first window
+    window: int = 5  # frames per window
+    dists: np.ndarray | None = field(default=None, repr=False)  # windows × (2·vshift + 1), for pooling
+
+    def row(self, video: VideoScore) -> dict:
+        return {"video": video.video, "clip_id": video.clip_id, "scorer": video.scorer, "segment": self.index,
+                "first_frame": self.first_frame, "stop_frame": self.stop_frame,
+                "start_s": round(self.first_frame / FPS, 3), "end_s": round(self.stop_frame / FPS, 3),
+                **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows}
+
+    def record(self) -> dict:
+        out = {"segment": self.index, "first_frame": self.first_frame, "stop_frame": self.stop_frame,
+               **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows}
+        if self.curve is not None:
+            out.update(curve=_floats(self.curve), window=self.window, window_first_frame=self.window_first,
+                       frame_confidence=_floats(self.frame_confidence))
+        return out
+
+
+@dataclass
+class VideoScore:
+    video: str
+    clip_id: str
+    scorer: str
+    reason: str | None = None
+    offset: int | None = None
+    min_dist: float | None = None
+    confidence: float | None = None
+    frames: int = 0
+    audio_stream: int | None = None
+    segments: list[SegmentScore] = field(default_factory=list)
+    curve: np.ndarray | None = None
+    plot: str = ""
+    missing: bool = False  # a path the user named that does not exist (inputs.py)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def line(self) -> str:
+        """One tab-separated line, syncnet_python's words: what `unisync score` prints per video."""
+        if not self.ok:
+            return f"{self.video}\tno score: {self.reason}\tscorer: {self.scorer}"
+        return (f"{self.video}\tAV offset: {self.offset:d}\tMin dist: {self.min_dist:.3f}\t"
+                f"Confidence: {self.confidence:.3f}\tscorer: {self.scorer}")
+
+    def row(self) -> dict:
+        return {"video": self.video, "clip_id": self.clip_id, "scorer": self.scorer,
+                **_numbers(self.reason, self.offset, self.confidence, self.min_dist),
+                "segments": len(self.segments), "segments_scored": sum(s.reason is None for s in self.segments),
+                "windows": sum(s.windows for s in self.segments if s.reason is None), "frames": self.frames,
+                "audio_stream": self.audio_stream, "plot": self.plot}
+
+    def record(self) -> dict:
+        out = self.row()
+        if self.curve is not None:
+            out["curve"] = _floats(self.curve)
+        out["segment_scores"] = [s.record() for s in self.segments]
+        return out
+
+
+def _numbers(reason, offset, confidence, min_dist) -> dict:
+    if reason is not None:
+        return {"status": NO_SCORE, "reason": reason, "offset_frames": None, "offset_ms": None,
+                "confidence": None, "min_dist": None}
+    return {"status": OK, "reason": "", "offset_frames": int(offset), "offset_ms": round(offset * MS_PER_FRAME, 1),
+            "confidence": round(float(confidence), 6), "min_dist": round(float(min_dist), 6)}
+
+
+def _floats(values) -> list:
+    return [None if not math.isfinite(v) else round(float(v), 6) for v in np.asarray(values, np.float64)]
+
+
+def pool(dists: np.ndarray, vshift: int = VSHIFT) -> tuple[int, float, float, np.ndarray]:
+    """syncnet_python's statistics of a windows × (2·vshift + 1) distance matrix (as syncnet_lse):
+    (offset = vshift − argmin, min, median − min, the mean curve)."""
+    curve = dists.mean(axis=0)
+    best = int(np.argmin(curve))  # the first minimum, as torch.min
+    return vshift - best, float(curve[best]), float(np.median(curve) - curve[best]), curve
+
+
+def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence_dbfs: float = -55.0,
+               vshift: int = VSHIFT) -> VideoScore:
+    """Score a prepared clip: each face segment on its own (syncnet_lse), and the video on the pooled
+    windows of its scored segments (so a long segment weighs more than a short one)."""
+    result = VideoScore(video=video or clip.path or clip.clip_id, clip_id=clip.clip_id, scorer=scorer.name,
+                        frames=clip.frames, audio_stream=clip.audio_stream)
+    pooled = []
+    for index, seg in enumerate(scorer.embed(clip)):
+        score = SegmentScore(index, seg.start, seg.stop, reason=seg.reason, window=scorer.window,
+                             window_first=seg.first_frame)
+        if score.reason is None:
+            piece = clip.samples[seg.start * SAMPLES_PER_FRAME:seg.stop * SAMPLES_PER_FRAME]
+            level = level_dbfs(piece)
+            if level < silence_dbfs:
+                score.reason = f"silent audio in this segment ({level:.1f} dBFS < {silence_dbfs:g} dBFS)"
+            elif seg.windows == 0:
+                score.reason = "no window"
+        if score.reason is None and not (np.isfinite(seg.visual).all() and np.isfinite(seg.audio).all()):
+            score.reason = "non-finite embeddings"
+        if score.reason is None:
+            lse = syncnet_lse(seg.visual, seg.audio, vshift, normalise=scorer.normalise)
+            score.offset, score.min_dist, score.confidence = lse.offset, lse.min_dist, lse.confidence
+            score.curve, score.frame_confidence, score.dists = lse.mean_dists, lse.framewise_confidence, lse.dists
+            score.windows = seg.windows
+            pooled.append(score.dists)
+        result.segments.append(score)
+    if not result.segments:
+        result.reason = "no face segment"
+    elif not pooled:
+        result.reason = "; ".join(dict.fromkeys(s.reason for s in result.segments))
+    else:
+        result.offset, result.min_dist, result.confidence, result.curve = pool(np.concatenate(pooled), vshift)
+    return result
+
+
+def failed(video: str, clip_id: str, scorer: str, reason: str, frames: int = 0) -> VideoScore:
+    return VideoScore(video=video, clip_id=clip_id, scorer=scorer, reason=reason, frames=frames)
+
+
+def score_or_reason(score: Callable[[], VideoScore], video: str, clip_id: str, scorer: str, frames: int = 0,
+                    label: str | None = None) -> VideoScore:
+    """`score()`, or a row with the reason instead: NoScore's message, or any other error's type and
+    message (logged under `label`, default the video). Bad input must never stop a run of thousands."""
+    try:
+        return score()
+    except NoScore as err:
+        return failed(video, clip_id, scorer, str(err), frames)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as err:
+        log.warning("%s: %s: %s", label or video, type(err).__name__, err)
+        return failed(video, clip_id, scorer, f"error: {type(err).__name__}: {err}", frames)
+
+
+def silence_reason(samples: np.ndarray, silence_dbfs: float) -> str | None:
+    level = level_dbfs(samples)
+    if level < silence_dbfs:
+        return ("silent audio (digital silence)" if level < -150
+                else f"silent audio ({level:.1f} dBFS < {silence_dbfs:g} dBFS)")
+    return None
