@@ -1,5 +1,6 @@
 # make demo: install everything, then run the whole workflow on the embedded demo corpus.
-# make test: install everything, then run the test suite (what CI runs).
+# make test: install everything, then run the whole test suite (what CI runs); `-rs` lists every skip with its reason.
+# make test-fast: the same without the tests marked slow (the workflow end to end and the other long runs).
 # Any python3 >= 3.10 will do (make PYTHON=python3.12 picks another); the venv is built from it once.
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ ifneq ($(SHARED_WEIGHTS),)
 export UNISYNC_WEIGHTS ?= $(abspath $(SHARED_WEIGHTS))
 endif
 
-.PHONY: install system demo test clean python
+.PHONY: install system demo test test-fast clean python
 
 python:
 ifneq ($(PYTHON_OK),1)
@@ -41,6 +42,9 @@ demo: install
 
 test: install
 	pytest -q -rs
+
+test-fast: install
+	pytest -q -rs -m "not slow"
 
 clean:
 	rm -rf results data .snakemake

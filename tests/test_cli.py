@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from helpers import venv_env
+from helpers import ROOT, venv_env
 
 from unisync_model.cli import main
 from unisync_model.scoring.inputs import expand_inputs
@@ -119,3 +119,24 @@ def test_quiet_and_verbose_anywhere_set_the_log_level(where):
     finally:
         main.commands.pop("probe-level")
         logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_score_with_the_syncnet_scorer(tmp_path, yunet_weights):
+    """`unisync score --scorer syncnet`: syncnet_python's network (random weights of the real
+    architecture, stored as the official file is) on a real clip, its scale said in scores.json."""
+    from test_syncnet import random_syncnet, save_like_the_official_file
+    clip = ROOT / "tests" / "data" / "clips" / "vox_pcavs_Audio_Source_00086.mp4"
+    save_like_the_official_file(random_syncnet(), tmp_path / "syncnet_v2.model")
+    out = tmp_path / "out"
+    run = unisync("score", str(clip), "--scorer", "syncnet", "--model", str(tmp_path / "syncnet_v2.model"),
+                  "--out-dir", str(out), "--no-plots", "-q")
+    assert run.returncode == 0, run.stderr[-3000:]
+    line, summary = run.stdout.splitlines()
+    assert line.startswith(f"{clip}\tAV offset: ") and line.endswith("\tscorer: syncnet")
+    assert summary == f"scored 1 of 1 videos; outputs in {out}"
+    videos = pd.read_csv(out / "videos.csv")
+    assert videos.loc[0, "scorer"] == "syncnet" and videos.loc[0, "status"] == "ok"
+    assert -15 <= videos.loc[0, "offset_frames"] <= 15 and videos.loc[0, "windows"] > 0
+    record = json.loads((out / "scores.json").read_text())
+    assert record["scorer"] == "syncnet" and record["description"].startswith("SyncNet (syncnet_v2.model")
+    assert record["columns"]["min_dist"].startswith("syncnet: SyncNet's Euclidean distance")

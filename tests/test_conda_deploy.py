@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, SHARED_WEIGHTS
+from helpers import ROOT, WEIGHTS_PATH
 from helpers.workflow_config import TINY, merged
 from test_envs import rule_envs
 
@@ -107,8 +107,7 @@ def run_snakemake(snakefile: Path, workdir: Path, *args: str, path: str, extra_e
     """The venv's snakemake, called by its path, with only `path` as PATH."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "CONDA_PREFIX")}
     env.update(PATH=path, UNISYNC_OFFLINE="1", **(extra_env or {}))
-    if SHARED_WEIGHTS.is_dir():
-        env["UNISYNC_WEIGHTS"] = str(SHARED_WEIGHTS)
+    env["UNISYNC_WEIGHTS"] = WEIGHTS_PATH
     snakemake = Path(sys.executable).parent / "snakemake"
     result = subprocess.run([str(snakemake), "-s", str(snakefile), "--directory", str(workdir),
                              "--configfile", str(workdir / "config.yaml"), *args],

@@ -150,11 +150,34 @@ def registry_modules(call: ast.Call) -> set[str]:
 
 
 @cache
-def optional_imports(module: str) -> frozenset[str]:
-    """The optional modules (optional.EXTRAS) that importing `module` and calling anything in it may
-    import: through every module of the package it reaches, including imports inside functions. An
-    over-estimate for a command that uses only part of a module, never an under-estimate."""
-    seen, found, todo = set(), set(), [module]
+def scan(module: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(modules of this package, other top-level modules, programs) that one module's code imports or runs."""
+    tree = ast.parse(module_file(module).read_text())
+    own, other = imports_of(tree, module)
+    return frozenset(own), frozenset(other), frozenset(programs_of(tree))
+
+
+def programs_of(tree: ast.AST) -> set[str]:
+    """The programs that code under `tree` runs: the first item of an argv list literal (a string, then
+    at least one option starting with "-", as in ["ffmpeg", "-nostdin", …]) in a module that uses subprocess."""
+    if not any(isinstance(n, (ast.Import, ast.ImportFrom)) and "subprocess" in
+               [a.name for a in n.names] + [getattr(n, "module", None)] for n in ast.walk(tree)):
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.List) and node.elts and isinstance(node.elts[0], ast.Constant) and \
+                isinstance(node.elts[0].value, str) and \
+                any(isinstance(e, ast.Constant) and str(e.value).startswith("-") for e in node.elts[1:]):
+            found.add(node.elts[0].value)
+    return found
+
+
+@cache
+def reached(module: str) -> frozenset[str]:
+    """Every module of the package that importing `module` and calling anything in it may import,
+    including imports inside functions. An over-estimate for a command that uses only part of a
+    module, never an under-estimate."""
+    seen, todo = set(), [module]
     while todo:
         name = todo.pop()
         if name in seen or module_file(name) is None:
@@ -162,10 +185,20 @@ def optional_imports(module: str) -> frozenset[str]:
         seen.add(name)
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a module runs its packages
-        own, other = imports_of(ast.parse(module_file(name).read_text()), name)
-        todo += own
-        found |= other & set(EXTRAS)
-    return frozenset(found)
+        todo += scan(name)[0]
+    return frozenset(seen)
+
+
+@cache
+def optional_imports(module: str) -> frozenset[str]:
+    """The optional modules (optional.EXTRAS) that `module` may import, through every module it reaches."""
+    return frozenset(set().union(*(scan(m)[1] for m in reached(module))) & set(EXTRAS))
+
+
+@cache
+def programs_run(module: str) -> frozenset[str]:
+    """The programs (ffmpeg, espeak-ng, …) that `module` may run, through every module it reaches."""
+    return frozenset(set().union(*(scan(m)[2] for m in reached(module))))
 
 
 @cache
@@ -184,21 +217,51 @@ def command_needs() -> dict[str, set[str]]:
 
 def decorated_command_needs(tree: ast.Module, module: str) -> dict[str, set[str]]:
     needs = {}
+    for name, (own, other) in decorated_command_imports(tree, module).items():
+        modules = (other & set(EXTRAS)).union(*(optional_imports(m) for m in own))
+        needs[name] = {EXTRAS[m][0] for m in modules}
+    return needs
+
+
+def decorated_command_imports(tree: ast.Module, module: str) -> dict[str, tuple[set[str], set[str]]]:
+    """Each click command defined in `tree` → (modules of this package, other modules) its function imports."""
+    imports = {}
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
             continue
         for decorator in node.decorator_list:
             if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", None) == "command":
                 name = decorator.args[0].value if decorator.args else node.name.replace("_", "-")
-                own, other = imports_of(node, module)
-                modules = (other & set(EXTRAS)).union(*(optional_imports(m) for m in own))
-                needs[name] = {EXTRAS[m][0] for m in modules}
-    return needs
+                imports[name] = imports_of(node, module)
+    return imports
+
+
+# a program → the conda package that brings it (where the names differ)
+PROGRAM_PACKAGES = {"ffprobe": "ffmpeg"}
+
+
+@cache
+def command_programs() -> dict[str, set[str]]:
+    """Each `unisync` subcommand → the conda packages of the programs it may run (found as command_needs
+    finds its extras: through the modules its function imports, or its extractor for the registry's commands)."""
+    programs = {}
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        module = f"{PACKAGE.name}.cli" + ("" if path.stem == "__init__" else f".{path.stem}")
+        for name, (own, _) in decorated_command_imports(ast.parse(path.read_text()), module).items():
+            programs[name] = set().union(*(programs_run(m) for m in own))
+    for name in representations.names():
+        programs[name] = set(programs_run(representations.get(name).extractor.partition(":")[0]))
+    return {name: {PROGRAM_PACKAGES.get(p, p) for p in found} for name, found in programs.items()}
 
 
 def rule_needs() -> dict[str, set[str]]:
     needs = command_needs()
     return {rule: set().union(*(needs[c] for c in commands)) for rule, commands in rule_commands().items()}
+
+
+def rule_programs() -> dict[str, set[str]]:
+    programs = command_programs()
+    return {rule: set().union(*(programs[c] for c in commands)) for rule, commands in rule_commands().items()}
 
 
 # ---------------------------------------------------------------- the tests
@@ -265,8 +328,25 @@ def test_environments_need_nothing_but_channels_and_registries():
         local = [p for p in pip if re.match(r"(-e|--editable|-r|--requirement|\.|/|~|file:)", p.strip())]
         assert not local, f"{env_file.name} refers to paths: {local}"
         assert f"python{requires_python}" in conda, f"{env_file.name}: python{requires_python}, as pyproject.toml"
-        assert "ffmpeg" in conda and "pip" in conda
-        assert ("espeak-ng" in conda) == (env_file.name == "demo.yaml")  # only the demo corpus speaks
+        assert "pip" in conda
+
+
+def test_each_rules_environment_brings_the_programs_its_commands_run():
+    """The programs (ffmpeg, espeak-ng) found in the code each rule's commands reach are in its
+    environment's conda list, and a program no rule of an environment runs is not (the hubert stage,
+    reading audio shards, runs none)."""
+    envs, programs = rule_envs(), rule_programs()
+    known = set().union(*command_programs().values())
+    assert known >= {"ffmpeg", "espeak-ng"}  # a check of the scan itself
+    assert programs["demo_corpus"] == {"ffmpeg", "espeak-ng"} and programs["mel"] == set()
+    for rule, name in envs.items():
+        conda, _ = env_dependencies(name)
+        missing = programs[rule] - set(conda)
+        assert not missing, f"rule {rule} runs {missing}, which envs/{name} lacks"
+    for name in {p.name for p in ENVS.glob("*.yaml")}:
+        conda, _ = env_dependencies(name)
+        used = set().union(*(programs[rule] for rule, env in envs.items() if env == name))
+        assert not (known & set(conda)) - used, f"envs/{name} brings programs no rule of it runs"
 
 
 def test_every_environment_has_the_post_deploy_script_that_installs_the_package():

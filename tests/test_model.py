@@ -65,10 +65,28 @@ def test_uint8_frames_are_scaled(small):
     torch.testing.assert_close(small(as_uint8, audio), small(as_uint8.float() / 255, audio))
 
 
-def test_paper_size_model_has_about_the_papers_parameters():
+def conv_block(cin: int, cout: int, kh: int, kw: int | None = None) -> int:
+    """Conv2d weights and bias, then BatchNorm's weight and bias."""
+    return cin * cout * kh * (kw or kh) + cout + 2 * cout
+
+
+def test_paper_size_model_has_the_parameters_of_its_layer_list():
+    """Mel × RGB at the default size (width w = 64, embed 512, pools 24 × 24 and 16 × 16), counted
+    from the layer list of docs and model/unisync.py by hand."""
+    w, e = 64, 512
+    rgb = conv_block(15, w, 7) + conv_block(w, 2 * w, 5) + conv_block(2 * w, 2 * w, 3)  # ε1: 5 frames × 3 channels in
+    mel = conv_block(1, w, 3) + conv_block(w, w, 3) + conv_block(w, 2 * w, 3) + conv_block(2 * w, 2 * w, 3)  # ε3
+    # ε2 / ε4: a stride-2 block and a residual block per halving (channels doubling up to 8w), then one
+    # block over the last map: 24 → 12 → 6 → 3 (3 × 3 kernel), 16 → 8 → 4 → 2 (2 × 2 kernel)
+    halvings = sum(conv_block(cin, cout, 3) + conv_block(cout, cout, 3)
+                   for cin, cout in ((2 * w, 4 * w), (4 * w, 8 * w), (8 * w, 8 * w)))
+    visual_extractor = halvings + conv_block(8 * w, e, 3)
+    audio_extractor = halvings + conv_block(8 * w, e, 2)
+    expected = rgb + visual_extractor + mel + audio_extractor
     model = UniSync(UniSyncConfig("mel", "rgb"))
-    parameters = sum(p.numel() for p in model.parameters())
-    assert 10e6 < parameters < 30e6  # the paper: 16.3 M
+    assert sum(p.numel() for p in model.parameters()) == expected == 22_370_880  # 22.4 M (the paper: 16.3 M)
+    assert sum(p.numel() for p in model.visual_preprocess.parameters()) == rgb
+    assert sum(p.numel() for p in model.audio_extractor.parameters()) == audio_extractor
 
 
 def test_save_and_load_round_trip(small, tmp_path):

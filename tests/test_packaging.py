@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import ROOT
@@ -91,7 +92,7 @@ def test_every_imported_library_is_declared():
 
 def test_the_code_runs_on_python_3_10():
     """vermin reads syntax and standard-library use; `long` is torch's dtype, not Python 2's type."""
-    vermin = shutil.which("vermin", path=str(ROOT / ".venv" / "bin")) or shutil.which("vermin")
+    vermin = shutil.which("vermin", path=str(Path(sys.executable).parent)) or shutil.which("vermin")
     if vermin is None:
         pytest.skip("needs vermin (the test extra)")
     result = subprocess.run([vermin, "--target=3.10-", "--violations", "--no-tips", "--eval-annotations",

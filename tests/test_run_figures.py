@@ -2,11 +2,11 @@
 combination (from its training.csv logs) and the cost of every job (from snakemake's benchmark files)."""
 from __future__ import annotations
 
-import cv2
 import pytest
 
 from unisync_model.reporting import job_benchmarks
 from unisync_model.reporting.training_curves import plot_curves, read_logs
+from helpers.images import assert_figure
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -28,7 +28,7 @@ def test_benchmark_files_become_one_row_per_job_and_a_sum_per_rule(tmp_path):
     assert rules.loc["tracks", "max_rss"] == 300  # the largest job's peak, not a sum
     job_benchmarks.write(jobs, tmp_path / "out.csv", tmp_path / "out.png")
     assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("rule,job,s,max_rss")
-    assert cv2.imread(str(tmp_path / "out.png")) is not None
+    assert_figure(tmp_path / "out.png")
 
 
 def test_training_curves_plot_one_line_pair_per_seed(tmp_path):
@@ -41,7 +41,7 @@ def test_training_curves_plot_one_line_pair_per_seed(tmp_path):
         paths[-1].write_text(log)
     assert sorted(read_logs(paths)) == ["seed 0", "seed 3"]
     plot_curves(paths, "mel × rgb", tmp_path / "curves.png")
-    assert cv2.imread(str(tmp_path / "curves.png")).shape[1] > 600
+    assert assert_figure(tmp_path / "curves.png").shape[1] > 600
     (tmp_path / "bad.csv").write_text("epoch,loss\n1,0.5\n")
     with pytest.raises(ValueError, match="not a training log"):
         read_logs([tmp_path / "bad.csv"])

@@ -9,6 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 from helpers import SHARED, venv_env
+from helpers.images import assert_figure
 
 from unisync_model.scoring.outputs import VIDEO_COLUMNS
 
@@ -29,8 +30,11 @@ def test_every_generated_clip_gets_a_score_or_a_reason(tmp_path, yunet_weights):
     scored, unscored = videos[videos["status"] == "ok"], videos[videos["status"] != "ok"]
     assert (unscored["reason"] != "").all() and (unscored["offset_frames"] == "").all()
     assert (scored["reason"] == "").all() and scored["offset_frames"].astype(int).abs().le(15).all()
-    assert all((out / p).stat().st_size > 10_000 for p in scored["plot"])
-    assert len(scored) >= len(clips) // 2, videos[["clip_id", "reason"]]  # they all show a speaking face
+    for plot in scored["plot"]:
+        assert_figure(out / plot)
+    # every one shows a speaking face with its speech (the clips' manifest: insets, watermarks, several
+    # panels, but a face that speaks throughout), so every one gets a score
+    assert len(scored) == len(clips), videos[["clip_id", "reason"]]
     record = json.loads((out / "scores.json").read_text())
     assert [v["clip_id"] for v in record["videos"]] == videos["clip_id"].tolist()
     assert record["description"].startswith("TRAINING-FREE")

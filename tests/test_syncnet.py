@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import SHARED
+from helpers import TEST_CLIPS
 
 from unisync_model.model import syncnet
 from unisync_model.model.syncnet import (SyncNetExpert, SyncNetS, SyncNetWeightsError, load_syncnet, mfcc,
@@ -219,7 +219,7 @@ def short_clip_track(yunet_weights):
     from unisync_model.extract.tracks import YuNetDetector, track_clip
     from unisync_model.settings import TracksSettings
 
-    path = SHARED / "data" / "clips" / "real" / "lrs2_deepavsr_00002.mp4"  # 1.46 s, LRS2 160 × 160
+    path = TEST_CLIPS / "vox_pcavs_Audio_Source_00086.mp4"  # 3 s, VoxCeleb2 224 × 224 (tests/data)
     settings = TracksSettings(weights=str(yunet_weights))
     track, _ = track_clip(path, YuNetDetector(settings), settings)
     return path, track
@@ -233,7 +233,7 @@ def test_per_window_embeddings_of_a_real_clip(short_clip_track):
     path, track = short_clip_track
     crops = syncnet.crop_faces(path, track)
     assert crops.shape == (len(track), 224, 224, 3) and crops.dtype == np.uint8
-    assert (crops != 110).mean() > 0.9  # the face fills the crop; the grey border is small on LRS2's crops
+    assert (crops != 110).mean() > 0.9  # the face fills the crop; the grey border is small on VoxCeleb2's crops
     samples = audio_samples(path)
     expert = SyncNetExpert(model=random_syncnet(2), device=CPU)
     segments = expert.embed_clip(path, track, samples)

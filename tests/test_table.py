@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from unisync_model.evaluation.results_table import results_table, write_table
+from helpers.images import assert_figure
 
 
 def metrics(tmp_path, audio, visual, seed, accuracy):
@@ -32,7 +33,7 @@ def test_max_and_mean_over_seeds(tmp_path):
     write_table(results_table(files), "demo", md, csv, png)
     assert "binary protocol" in md.read_text() and "max / mean" in md.read_text()
     assert len(pd.read_csv(csv)) == 2
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_figure(png)
 
 
 def offset_metrics(tmp_path, audio, visual, seed, k5, k15, lse_d=0.9, lse_c=0.2):
@@ -75,5 +76,5 @@ def test_both_protocols_in_one_table_each_named(tmp_path):
     assert "92.8 / 99.8" in text  # VocaLiST's published LRS2 numbers beside ours
     assert "offset_K5_%" in text and "binary + offset" in text
     assert len(pd.read_csv(csv)) == 3
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_figure(png)
 

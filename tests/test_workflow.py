@@ -1,6 +1,8 @@
 """The workflow end to end on a tiny demo corpus, in a temporary directory: it runs, accounts for
 every clip, does nothing the second time, and `-R mel` reruns mel and only what depends on it.
-The tiny configuration is .test/config.yaml (TINY), merged into config.yaml."""
+The tiny configuration is .test/config.yaml (TINY), merged into config.yaml. Its model files are a tiny
+random HuBERT and a random 3DDFA_V2 MobileNet the test saves (loaded through the stages' real paths;
+tests/test_tdmm.py checks the real 3DDFA_V2 weights), and YuNet from tests/data/weights."""
 from __future__ import annotations
 
 import json
@@ -13,6 +15,7 @@ import pytest
 import yaml
 from helpers import ROOT, venv_env
 from helpers.tiny_hubert import make_tiny_hubert
+from helpers.tiny_tdmm import make_random_3ddfa
 from helpers.workflow_config import COMBINATIONS, TINY, merged
 
 from unisync_model.io.shards import ShardReader
@@ -41,7 +44,9 @@ def workflow_run(tmp_path_factory, request):
     request.getfixturevalue("yunet_weights")
     workdir = tmp_path_factory.mktemp("workflow")
     make_tiny_hubert(workdir / "tiny-hubert")
+    weights, mean_std = make_random_3ddfa(workdir / "random-3ddfa")
     config = merged(yaml.safe_load((ROOT / "config.yaml").read_text()), TINY)
+    config["tdmm"].update(weights=str(weights), mean_std=str(mean_std))
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     output = snakemake(workdir, "--cores", "2", "train_all")
     return workdir, output

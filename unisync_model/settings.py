@@ -96,7 +96,7 @@ class MelSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    width: int = 64  # base channel count; 64 is the paper-size model (~16 M parameters)
+    width: int = 64  # base channel count; 64 is the paper's width (22.4 M parameters with Mel × RGB; the paper says 16.3 M: bench/RESULTS.md (d))
     embed_dim: int = 512
     visual_pool: tuple[int, int] = (24, 24)
     audio_pool: tuple[int, int] = (16, 16)

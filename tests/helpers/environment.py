@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from helpers.paths import SHARED_WEIGHTS
+from helpers.paths import WEIGHTS_PATH
 
 
 def venv_env() -> dict[str, str]:
@@ -13,6 +13,5 @@ def venv_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["UNISYNC_OFFLINE"] = "1"
-    if SHARED_WEIGHTS.is_dir():
-        env["UNISYNC_WEIGHTS"] = str(SHARED_WEIGHTS)
+    env["UNISYNC_WEIGHTS"] = WEIGHTS_PATH  # tests/data/weights, then ../shared/weights when present
     return env
