@@ -111,3 +111,13 @@ def pytest_sessionfinish(session, exitstatus):
     """A module skipped at collection fails the run too (after the other tests ran: no interruption)."""
     if _module_skips and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny convolutions on a shared 2-core machine: one thread is ~10× quicker than a contended pool."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,10 +18,7 @@ import yaml
 from helpers import ROOT
 
 import unisync_model.evaluation.protocols as protocols
-from unisync_model.corpora.manifest import write_manifest
 from unisync_model.io.av_timing import MEL_RATE
-from unisync_model.io.shards import ShardWriter
-from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
 from unisync_model.settings import FPS, EvalSettings, Margins, NegativeMix, TrainSettings
 from unisync_model.training.pairs import (
     CROSS_SPEAKER,
@@ -33,6 +30,7 @@ from unisync_model.training.pairs import (
 )
 from unisync_model.training.trainer import margins_by_kind, run_epoch
 from unisync_model.training.windows import clip_table, open_shards
+from helpers.synthetic_runs import write_run
 
 # ---------------------------------------------------------------- margins by kind
 
@@ -115,21 +113,7 @@ CLIPS = {
 def time_coded_run(tmp_path):
     """A manifest and rgb / mel / tracks shards where rgb frame t holds t and Mel frame j holds j, so a
     pair's visual and audio windows say which video frames they start at."""
-    write_manifest(pd.DataFrame([{"clip_id": c, "speaker": spk, "split": split, "shard": "000", "status": "ok"}
-                                 for c, (spk, split, _, _) in CLIPS.items()]), tmp_path / "clips.parquet")
-    shards = tmp_path / "shards"
-    with ShardWriter(shards / "rgb" / "000.h5", "rgb") as rgb, ShardWriter(shards / "mel" / "000.h5", "mel") as mel, \
-            ShardWriter(shards / "tracks" / "000.h5", "tracks") as tracks:
-        for clip_id, (_, _, n, segments) in CLIPS.items():
-            rgb.add(clip_id, np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, *CROP)))
-            mel_frames = math.ceil(n * MEL_RATE / FPS) + 1
-            mel.add(clip_id, np.repeat(np.arange(mel_frames, dtype=np.float32)[:, None], 80, axis=1))
-            track = np.zeros((n, len(TRACK_COLUMNS)), np.float32)
-            track[:, SEGMENT] = -1
-            for k, (start, stop) in enumerate(segments):
-                track[start:stop, SEGMENT] = k
-            tracks.add(clip_id, track)
-    return tmp_path
+    return write_run(tmp_path, CLIPS, CROP, time_code=True)
 
 
 class ByShift(nn.Module):

@@ -7,22 +7,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 
 import unisync_model.evaluation.protocols as evaluate_module
-from unisync_model.corpora.manifest import write_manifest
 from unisync_model.evaluation.protocols import OFFSET, evaluate_binary, evaluate_offset, segment_embeddings, write_json
 from unisync_model.evaluation.results_table import results_table
 from unisync_model.io.av_timing import MEL_RATE, MEL_WINDOW, mel_start
-from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
 from unisync_model.model.checkpoint import atomic_save, model_record
 from unisync_model.model.lse import shift_scores, syncnet_lse
 from unisync_model.model.unisync import UniSync, UniSyncConfig
 from unisync_model.settings import FPS, EvalSettings
 from unisync_model.training.windows import open_shards
+from helpers.synthetic_runs import write_run
 
 CROP = (24, 48, 3)  # a smaller crop than the default (a config may set one): quicker
 # clip id → (speaker, split, frames, segments as [start, stop) frame ranges)
@@ -34,39 +32,11 @@ CLIPS = {
 
 
 def make_run(tmp_path, delay: int = 0, time_code: bool = False):
-    """A manifest and rgb / mel / tracks shards. With `time_code`, rgb frame t holds the value t and
-    Mel frame j the value j − 3.2·delay: the audio of frame t is heard `delay` frames later."""
-    rng = np.random.default_rng(0)
-    write_manifest(pd.DataFrame([{"clip_id": c, "speaker": spk, "split": split, "shard": "000", "status": "ok"}
-                                 for c, (spk, split, _, _) in CLIPS.items()]), tmp_path / "clips.parquet")
-    from unisync_model.io.shards import ShardWriter
-    shards = tmp_path / "shards"
-    with ShardWriter(shards / "rgb" / "000.h5", "rgb") as rgb, ShardWriter(shards / "mel" / "000.h5", "mel") as mel, \
-            ShardWriter(shards / "tracks" / "000.h5", "tracks") as tracks:
-        for clip_id, (_, _, n, segments) in CLIPS.items():
-            mel_frames = math.ceil(n * MEL_RATE / FPS) + 1
-            if time_code:
-                rgb.add(clip_id, np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, *CROP)))
-                code = np.arange(mel_frames, dtype=np.float32) - delay * MEL_RATE / FPS
-                mel.add(clip_id, np.repeat(code[:, None], 80, axis=1))
-            else:
-                rgb.add(clip_id, rng.integers(0, 256, (n, *CROP), dtype=np.uint8))
-                mel.add(clip_id, rng.standard_normal((mel_frames, 80)).astype(np.float32))
-            track = np.zeros((n, len(TRACK_COLUMNS)), np.float32)
-            track[:, SEGMENT] = -1
-            for k, (start, stop) in enumerate(segments):
-                track[start:stop, SEGMENT] = k
-            tracks.add(clip_id, track)
-    return tmp_path
+    """CLIPS as a manifest and rgb / mel / tracks shards (helpers.synthetic_runs)."""
+    return write_run(tmp_path, CLIPS, CROP, delay, time_code)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions on a shared 2-core machine: one thread is ~10× quicker than a contended pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from helpers.learnable import write_learnable_corpus
 
 import unisync_model.training.trainer as trainer_module
@@ -28,13 +27,7 @@ SETTINGS = from_dict(TrainSettings, {
 TEST = EvalSettings(pairs=1000, batch_size=250)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions on a shared 2-core machine: one thread is quicker than a contended pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(root, shuffle_audio: bool = False) -> tuple[pd.DataFrame, dict]:
