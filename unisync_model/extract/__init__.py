@@ -1,1 +1,1 @@
-"""Extraction stages. Each turns the clips of one shard into one shard file (see shards.py)."""
+"""Extraction stages. Each turns the clips of one shard into one shard file (see io/shards.py)."""

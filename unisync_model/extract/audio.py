@@ -1,6 +1,6 @@
 """audio stage: every clip's audio as 16 kHz mono int16 PCM, from the clip's `audio_path` (the video
 itself, or a separate file such as CN-CVS's .wav). Audio and video may differ in length: all of the
-audio is kept, and windows are drawn only where both exist (data.clip_table).
+audio is kept, and windows are drawn only where both exist (training.windows.clip_table).
 
 The stream is chosen as `unisync score` chooses it (media.speech_audio): the default one, or, when that
 is silent, the first other that is not, so a video whose speech is on its second audio stream does not

@@ -10,7 +10,7 @@ Inputs are windows exactly as the training shards hold them (`UniSyncConfig.visu
 `audio_frame`): for the RGB expert, B × 5 × 48 × 96 × 3 float frames in [0, 1], RGB, the lower half
 of a 96 × 96 face crop; for a Mel expert, B × 16 × 80 log-Mel frames from `extract.mel.log_mel`
 (Wav2Lip's normalisation; the 16 frames from ⌈3.2 s⌉ for a window starting at video frame s, see
-`alignment.py`). Landmark and 3DMM experts take their float windows too, and pass gradients to
+`io/av_timing.py`). Landmark and 3DMM experts take their float windows too, and pass gradients to
 them; parsing maps are class ids, which have no gradient.
 
 A generator that outputs whole 96 × 96 faces (Wav2Lip's layout: B × 3 × T × H × W, BGR, in [0, 1])

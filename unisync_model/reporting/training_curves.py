@@ -1,6 +1,6 @@
 """The training curves of one audio × visual combination: loss and accuracy per epoch, on the
 training windows and on the validation pairs, one line per seed, from the `training.csv` logs that
-train.py writes (columns epoch, train_loss, train_accuracy, val_loss, val_accuracy, …)."""
+training/trainer.py writes (columns epoch, train_loss, train_accuracy, val_loss, val_accuracy, …)."""
 from __future__ import annotations
 
 import re

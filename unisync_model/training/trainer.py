@@ -8,7 +8,7 @@ workers, amp, compile, sync_batchnorm, the number of processes) it starts over.
 
 Several GPUs: `torchrun --standalone --nproc_per_node N -m unisync_model.cli train …` (see
 distributed.py). Every process draws the same plan from the seed; each takes its own contiguous
-slice of every global batch of `batch_size` pairs (data.RankBatches), DDP averages the gradients
+slice of every global batch of `batch_size` pairs (windows.RankBatches), DDP averages the gradients
 (each process's loss weighted by its share of the batch, so the step is the one-process step) and
 batch norm uses the statistics of the global batch (`sync_batchnorm`). N processes therefore
 follow the loss curve of one process with the same settings: `batch_size` is the global batch, not
