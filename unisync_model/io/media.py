@@ -293,8 +293,8 @@ def audio_samples(path: str | Path, stream: int = 0) -> np.ndarray:
 
 
 def level_dbfs(samples: np.ndarray) -> float:
-    """RMS level of a whole signal, dBFS (−200 for an empty or all-zero one); scorers.level_dbfs's formula,
-    here so the audio stage need not import the scorers (torch)."""
+    """RMS level of a whole signal, dBFS (−200 for an empty or all-zero one): what choosing a stream and
+    scoring call silent."""
     x = np.asarray(samples, np.float64)
     return float(20 * np.log10(np.sqrt((x ** 2).mean()) + 1e-10)) if len(x) else -200.0
 

@@ -12,6 +12,7 @@ import logging
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -109,12 +110,16 @@ def tdmm_panel(track: np.ndarray, params: np.ndarray) -> np.ndarray:
     return panel
 
 
-def compose(t: int, frame: np.ndarray, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def panel_functions(arrays: dict[str, np.ndarray]) -> dict[str, Callable]:
+    """Each visual representation's own panel (the registry's `panel`) for the arrays there are, loaded once."""
+    return {name: representations.load(representations.get(name).panel) for name in representations.names(VISUAL)
+            if representations.get(name).panel is not None and name in arrays}
+
+
+def compose(t: int, frame: np.ndarray, arrays: dict[str, np.ndarray], panel_of: dict[str, Callable]) -> np.ndarray:
     track = arrays["tracks"][t]
     panels = [frame_panel(frame, track, arrays["landmarks"][t] if "landmarks" in arrays else None)]
-    for name in representations.names(VISUAL):  # each representation's own panel (the registry's `panel`)
-        if representations.get(name).panel is not None and name in arrays:
-            panels.append(representations.load(representations.get(name).panel)(track, arrays[name][t]))
+    panels += [draw(track, arrays[name][t]) for name, draw in panel_of.items()]
     row = np.concatenate(panels, axis=1)
     cv2.putText(row, f"frame {t}" + ("" if track[SEGMENT] >= 0 else " (outside the face segments)"), (4, 14),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
@@ -131,6 +136,7 @@ def visualize(results: str | Path, clip_id: str, out_dir: str | Path, rows: int 
     out_dir.mkdir(parents=True, exist_ok=True)
     name = safe_name(clip_id)
     png, mp4 = out_dir / f"{name}.png", out_dir / f"{name}.mp4"
+    panel_of = panel_functions(arrays)
     sheet = []
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "frames.bgr"
@@ -139,7 +145,7 @@ def visualize(results: str | Path, clip_id: str, out_dir: str | Path, rows: int 
             for t, frame in enumerate(video_frames(row["path"], info=info)):
                 if t >= len(arrays["tracks"]):
                     break
-                composed = compose(t, frame, arrays)
+                composed = compose(t, frame, arrays, panel_of)
                 composed = composed[:, : composed.shape[1] - composed.shape[1] % 2]  # even size for h264
                 size = size or composed.shape[1::-1]
                 frames_out.write(np.ascontiguousarray(composed).tobytes())
