@@ -24,7 +24,7 @@ SLOW = (
     "test_score_generated.py",  # every generated clip of ../shared scored
     "test_interrupt.py",  # stages killed halfway and rerun, with more clips until the kill lands
     "test_distributed.py::test_two_processes_follow_the_loss_curve_of_one",  # torchrun, two processes
-    # the bad-input corpus through manifest, audio, mel, tracks and rgb (the `pipeline` fixture)
+    # the bad-input corpus through the manifest and every stage (the `pipeline` fixture)
     "test_bad_inputs.py::test_every_stage_exits_0",
     "test_bad_inputs.py::test_every_file_is_accounted_for_once",
     "test_bad_inputs.py::test_awkward_names_reach_rgb_and_mel",

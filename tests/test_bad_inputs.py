@@ -1,5 +1,6 @@
 """Broken, odd and awkwardly named inputs (tests/helpers/bad_inputs.py): media.py classifies and decodes each
-one, and every stage of the pipeline gets through a folder of them with each file accounted for once."""
+one, and every stage of the pipeline (audio, tracks and each representation) gets through a folder of them
+with each file accounted for once."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,16 +12,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from helpers import ROOT, venv_env
 from helpers.bad_inputs import OK, PWNED, WEIRD_NAMES, ffmpeg, frame_rates, make_bad_corpus
+from helpers.tiny_hubert import make_tiny_hubert
+from helpers.tiny_tdmm import make_random_3ddfa
 
+from unisync_model import representations
+from unisync_model import settings as S
 from unisync_model.corpora.manifest import shard_names
 from unisync_model.io.media import MediaError, VideoInfo, audio_samples, frame_size, probe, video_frames
 from unisync_model.io.shards import ShardReader
+from unisync_model.representations import AUDIO
 from unisync_model.settings import FPS, SAMPLE_RATE
 
 SHARDS = 2
-STAGES = ("audio", "mel", "tracks", "rgb")
+# every stage of the workflow, each after the stages it reads (test_stages_are_every_stage_in_an_order_that_runs)
+STAGES = ("audio", "tracks", "mel", "hubert", "rgb", "landmarks", "parsing", "tdmm")
 
 
 @pytest.fixture(scope="module")
@@ -176,9 +184,22 @@ def test_awkward_names_decode_and_reach_no_shell(corpus):
 # ---------------------------------------------------------------- the pipeline on the folder
 
 @pytest.fixture(scope="module")
-def pipeline(corpus, yunet_weights, tmp_path_factory) -> tuple[Path, list]:
-    """Run manifest, then audio → mel and tracks → rgb for every shard, as the workflow does. A stage
-    whose input failed to appear is not run; test_every_stage_exits_0 reports the failure."""
+def stage_settings(tmp_path_factory) -> dict[str, dict]:
+    """Each stage's settings: config.yaml's, with model files the test makes where config.yaml names a
+    hub model or weights absent offline (a tiny random HuBERT, a random 3DDFA_V2 MobileNet)."""
+    models = tmp_path_factory.mktemp("models")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    weights, mean_std = make_random_3ddfa(models / "3ddfa")
+    config["hubert"].update(model=str(make_tiny_hubert(models / "tiny-hubert")), layer=2)
+    config["tdmm"].update(weights=str(weights), mean_std=str(mean_std))
+    return {stage: config.get(stage, {}) for stage in STAGES}
+
+
+@pytest.fixture(scope="module")
+def pipeline(corpus, yunet_weights, stage_settings, tmp_path_factory) -> tuple[Path, list]:
+    """Run the manifest, then every stage of the workflow (audio, tracks and each representation of the
+    registry, in the order of their inputs) on every shard. A stage whose input shards failed to appear
+    is not run; test_every_stage_exits_0 reports the failure."""
     root, _ = corpus
     work = tmp_path_factory.mktemp("bad-run")
     runs = []
@@ -190,16 +211,34 @@ def pipeline(corpus, yunet_weights, tmp_path_factory) -> tuple[Path, list]:
         return result.returncode == 0
 
     manifest = work / "clips.parquet"
-    if unisync("manifest", "--recipe", "folder", "--root", root, "--shards", SHARDS, "--out", manifest):
-        for shard in shard_names(SHARDS):
-            def out(stage: str) -> Path:
-                return work / stage / f"{shard}.h5"
-            common = ("--manifest", manifest, "--shard", shard)
-            if unisync("audio", *common, "--out", out("audio")):
-                unisync("mel", "--audio", out("audio"), "--out", out("mel"))
-            if unisync("tracks", *common, "--out", out("tracks")):
-                unisync("rgb", *common, "--tracks", out("tracks"), "--out", out("rgb"))
+    if not unisync("manifest", "--recipe", "folder", "--root", root, "--shards", SHARDS, "--out", manifest):
+        return work, runs
+    for shard in shard_names(SHARDS):
+        done: set[str] = set()
+        for stage in STAGES:
+            inputs = stage_inputs(stage, stage_settings[stage])
+            if not set(inputs) <= done:
+                continue
+            clips = () if stage in representations.names(AUDIO) else ("--manifest", manifest, "--shard", shard)
+            paths = [arg for name in inputs for arg in (f"--{name}", work / name / f"{shard}.h5")]
+            if unisync(stage, *clips, *paths, "--settings", json.dumps(stage_settings[stage]),
+                       "--out", work / stage / f"{shard}.h5"):
+                done.add(stage)
     return work, runs
+
+
+def stage_inputs(stage: str, settings: dict) -> tuple[str, ...]:
+    """The shards a stage reads under its settings."""
+    if stage in ("audio", "tracks"):
+        return ()
+    rep = representations.get(stage)
+    return rep.shards_read(S.from_dict(rep.settings, settings))
+
+
+def test_stages_are_every_stage_in_an_order_that_runs(stage_settings):
+    assert set(STAGES) == {"audio", "tracks", *representations.names()}
+    for i, stage in enumerate(STAGES):
+        assert set(stage_inputs(stage, stage_settings[stage])) <= set(STAGES[:i]), stage
 
 
 def test_every_stage_exits_0(pipeline):

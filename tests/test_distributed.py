@@ -212,6 +212,22 @@ def test_no_torchrun_means_no_process_group(monkeypatch):
     distributed.teardown(context)
 
 
+def test_a_rerun_with_other_settings_or_fewer_epochs_starts_over(corpus, one_process, caplog):
+    """A finished run rerun with another learning rate, or with fewer epochs than checkpoints/last.pt
+    holds, trains from scratch: its training.csv has the epochs asked, not the old run's."""
+    for name, settings, reason in (("other_lr", dataclasses.replace(TINY, lr=3e-4), "other settings"),
+                                   ("fewer", dataclasses.replace(TINY, epochs=TINY.epochs - 1), "more than")):
+        out = corpus / name
+        shutil.copytree(one_process, out)
+        with caplog.at_level("INFO", logger="unisync_model.training.trainer"):
+            train(corpus / "clips.parquet", corpus / "shards", ["000"], "mel", VISUAL, out, settings, threads=1)
+        assert reason in caplog.text and "resuming" not in caplog.text, name
+        caplog.clear()
+        history = pd.read_csv(out / "training.csv")
+        assert list(history["epoch"]) == list(range(1, settings.epochs + 1)), name
+        assert torch.load(out / "model.pt", weights_only=True)["epoch"] <= settings.epochs
+
+
 def test_keep_last_makes_the_last_epoch_model_pt_and_resumes_without_retraining(corpus, one_process):
     """train.keep: model.pt is the best validation epoch (best) or the last epoch (last). Switching a
     finished run to `last` trains nothing more (keep is not part of the resume key) and writes the

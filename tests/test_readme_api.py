@@ -7,11 +7,8 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-from helpers import ROOT, SHARED, venv_env
+from helpers import ROOT, venv_env
 from test_sync_loss import tiny_checkpoint
-
-TALK = SHARED / "data" / "clips" / "real" / "lrs2_deepavsr_00001.mp4"
 
 
 def api_examples() -> list[tuple[str, str]]:
@@ -30,11 +27,9 @@ def run_example(code: str, cwd) -> str:
     return run.stdout
 
 
-def test_scoring_a_video_prints_what_the_readme_shows(tmp_path, yunet_weights):
-    if not TALK.is_file():
-        pytest.skip(f"needs {TALK} (../shared is absent on this machine)")
+def test_scoring_a_video_prints_what_the_readme_shows(tmp_path, yunet_weights, small_real_clips):
     code, shown = api_examples()[0]
-    shutil.copy(TALK, tmp_path / "talk.mp4")
+    shutil.copy(small_real_clips["vox_pcavs_Audio_Source_00086"], tmp_path / "talk.mp4")
     assert run_example(code, tmp_path) == shown
 
 

@@ -170,25 +170,30 @@ def test_the_study_config_validates_and_its_folds_hold_every_clip_once():
 
 
 @pytest.mark.slow
-def test_cli_on_two_short_real_clips(tmp_path, yunet_weights):
-    names = ["vox_pcavs_Audio_Source_00086", "lrs2_deepavsr_00002"]  # frontal 5 s; LRS2 1.5 s
-    missing = [n for n in names if not (REAL / f"{n}.mp4").is_file()]
-    if missing:
-        pytest.skip(f"needs the real clips {missing} in {REAL} (../shared is absent on this machine)")
+def test_cli_on_two_short_real_clips(tmp_path, yunet_weights, small_real_clips):
+    """The committed 3 s clip (frontal, speaking) and a 1.4 s cut of the other one ("short"), with a notes
+    file in the shared manifest's format."""
+    frontal, cut = "vox_pcavs_Audio_Source_00086", "vox_pcavs_Audio_Source_681100216_short"
+    short = tmp_path / f"{cut}.mp4"
+    source = small_real_clips["vox_pcavs_Audio_Source_681100216"]
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-t", "1.4", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "aac", str(short)], check=True)
+    notes = tmp_path / "notes.csv"
+    pd.DataFrame({"file": [f"real/{frontal}.mp4", f"real/{cut}.mp4"], "duration_s": [3.0, 1.4],
+                  "notes": ["VoxCeleb2 224 crop", "VoxCeleb2 224 crop, cut"]}).to_csv(notes, index=False)
     out = tmp_path / "study"
-    run = subprocess.run(["unisync", "shift-study", *(str(REAL / f"{n}.mp4") for n in names), "--seconds", "4",
-                          "--shifts", "-5,5", "--clip-notes", str(CLIPS / "manifest.csv"), "--out-dir", str(out)],
+    run = subprocess.run(["unisync", "shift-study", str(small_real_clips[frontal]), str(short), "--seconds", "3",
+                          "--shifts", "-5,5", "--clip-notes", str(notes), "--out-dir", str(out)],
                          env=venv_env(), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     trials = study.read_trials([out / "trials.csv"])
-    assert trials["clip_id"].tolist() == [names[0]] * 2 + [names[1]] * 2
-    frontal = trials[trials["clip_id"] == names[0]]
-    assert (frontal["category"] == study.FRONTAL).all() and frontal["hit"].all(), frontal.to_string()
-    assert sorted(frontal["shift_frames"]) == [-5, 5]
-    moved = frontal["offset"] - frontal["base_offset"]  # each shift moves the measured offset by −shift, ±1 frame
-    assert ((moved + frontal["shift_frames"]).abs() <= 1).all(), frontal.to_string()
-    short = trials[trials["clip_id"] == names[1]]
-    assert (short["category"] == "short").all()
+    assert trials["clip_id"].tolist() == [frontal] * 2 + [cut] * 2
+    measured = trials[trials["clip_id"] == frontal]
+    assert (measured["category"] == study.FRONTAL).all() and measured["hit"].all(), measured.to_string()
+    assert sorted(measured["shift_frames"]) == [-5, 5]
+    moved = measured["offset"] - measured["base_offset"]  # each shift moves the measured offset by −shift, ±1 frame
+    assert ((moved + measured["shift_frames"]).abs() <= 1).all(), measured.to_string()
+    assert (trials.loc[trials["clip_id"] == cut, "category"] == "short").all()
     assert "Frontal speaking clips: 2 / 2 trials" in run.stdout
     assert "TRAINING-FREE" in (out / "table.md").read_text()
 

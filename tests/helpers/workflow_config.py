@@ -8,6 +8,8 @@ from helpers.paths import ROOT
 
 TINY_CONFIG = ROOT / ".test" / "config.yaml"
 TINY = yaml.safe_load(TINY_CONFIG.read_text())
+# on top of TINY: one combination on a demo corpus large enough to learn from (tests/test_workflow.py)
+LEARNING = yaml.safe_load((ROOT / ".test" / "learning.yaml").read_text())
 COMBINATIONS = [(c["audio"], c["visual"]) for c in TINY["combinations"]]
 
 

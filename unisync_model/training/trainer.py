@@ -3,8 +3,9 @@
 Every epoch draws a fresh plan of pairs (pairs.training_plan), trains on it with the margin BCE,
 scores the validation split with the binary protocol, appends a row to training.csv and saves
 checkpoints/last.pt; the best validation epoch is kept as model.pt. A rerun with the same settings
-resumes from last.pt; with different settings (apart from the epoch count and how training runs:
-workers, amp, compile, sync_batchnorm, the number of processes) it starts over.
+resumes from last.pt (with more epochs, it goes on); with different settings (apart from the epoch count
+and how training runs: workers, amp, compile, sync_batchnorm, the number of processes), or fewer epochs
+than last.pt holds, it starts over.
 
 Several GPUs: `torchrun --standalone --nproc_per_node N -m unisync_model.cli train …` (see
 distributed.py). Every process draws the same plan from the seed; each takes its own contiguous
@@ -191,7 +192,10 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
     start_epoch, best_accuracy = 0, -1.0
     if last.exists():  # every process reads it (rank 0 writes it only after a step all of them take part in)
         state = torch.load(last, map_location="cpu", weights_only=True)
-        if state.get("settings_key") == key:
+        if state.get("settings_key") == key and state["epoch"] + 1 > settings.epochs:
+            log.info("%s has %d epochs, more than the %d asked: starting over", last, state["epoch"] + 1,
+                     settings.epochs)
+        elif state.get("settings_key") == key:
             model.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
