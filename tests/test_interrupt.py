@@ -53,8 +53,8 @@ def kill_halfway(cmd: list[str], out: Path, cwd: Path, working_seconds: float) -
             appeared = now
         if appeared is not None and now - appeared >= working_seconds / 2:
             process.send_signal(signal.SIGKILL)
-            process.wait()
-            return True
+            # it may have finished between the poll and the signal: then it was not killed
+            return process.wait() == -signal.SIGKILL
         time.sleep(0.01)
     return False
 

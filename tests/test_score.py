@@ -319,7 +319,8 @@ def test_cli_score_and_fix(clips, tmp_path):
            "-disposition:a:1", "0", str(two))
     out = tmp_path / "scores"
     run = subprocess.run(["unisync", "score", str(source), str(tmp_path / "mute.mp4"), str(two),
-                          "--out-dir", str(out)], env=venv_env(), capture_output=True, text=True, timeout=300)
+                          "--out-dir", str(out), "--plots"], env=venv_env(), capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "setPreferableTarget" not in run.stderr and "WARN" not in run.stderr  # OpenCV's start-up noise
     videos, segments = pd.read_csv(out / "videos.csv"), pd.read_csv(out / "segments.csv")
@@ -366,3 +367,18 @@ def test_cli_score_and_fix(clips, tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_latentsync_per_video_numbers_are_the_mean_over_scored_segments():
+    """videos.csv's track_mean_* columns: LatentSync's aggregation (each face track's own numbers, then their
+    mean), beside the pooled curve's; segments without a score do not count, a video without one has none."""
+    from unisync_model.scoring.results import SegmentScore, VideoScore
+    segments = [SegmentScore(0, 0, 50, offset=2, min_dist=0.5, confidence=0.25),
+                SegmentScore(1, 60, 200, offset=-1, min_dist=0.75, confidence=0.5),
+                SegmentScore(2, 210, 212, reason="segment too short")]
+    row = VideoScore("v.mp4", "v", "training-free", offset=0, min_dist=0.6, confidence=0.4, segments=segments).row()
+    assert (row["track_mean_offset"], row["track_mean_confidence"], row["track_mean_min_dist"]) == (0.5, 0.375, 0.625)
+    assert (row["offset_frames"], row["segments"], row["segments_scored"]) == (0, 3, 2)
+    unscored = VideoScore("w.mp4", "w", "training-free", reason="no face", segments=segments).row()
+    assert unscored["track_mean_offset"] is None and unscored["track_mean_min_dist"] is None
+    assert list(row) == VIDEO_COLUMNS

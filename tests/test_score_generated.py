@@ -21,7 +21,7 @@ def test_every_generated_clip_gets_a_score_or_a_reason(tmp_path, yunet_weights):
     if not clips:
         pytest.skip(f"needs the generated clips in {GENERATED} (../shared is absent on this machine)")
     out = tmp_path / "scores"
-    run = subprocess.run(["unisync", "score", str(GENERATED), "--out-dir", str(out)], env=venv_env(),
+    run = subprocess.run(["unisync", "score", str(GENERATED), "--out-dir", str(out), "--plots"], env=venv_env(),
                          capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
     videos = pd.read_csv(out / "videos.csv", keep_default_na=False)

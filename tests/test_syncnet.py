@@ -216,7 +216,8 @@ def test_boxes_are_median_filtered_like_crop_video():
 
 @pytest.fixture(scope="module")
 def short_clip_track(yunet_weights):
-    from unisync_model.extract.tracks import YuNetDetector, track_clip
+    from unisync_model.extract.faces import YuNetDetector
+    from unisync_model.extract.track_stream import track_clip
     from unisync_model.settings import TracksSettings
 
     path = TEST_CLIPS / "vox_pcavs_Audio_Source_00086.mp4"  # 3 s, VoxCeleb2 224 × 224 (tests/data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unisync_model.extract.tracks import link_faces, speaking_face, track_array
+from unisync_model.extract.faces import link_faces, speaking_face, track_array
 from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS, segments_of
 from unisync_model.training.windows import segment_windows
 

@@ -37,6 +37,7 @@ class TracksSettings:
     max_gap_frames: int = 12  # gaps without a face up to this long are bridged by interpolation; longer ones cut
     shot_change: float = 0.5  # Bhattacharyya distance of colour histograms between frames that marks a cut
     min_face_ratio: float = 0.5  # face tracks smaller than this times the main one are other people
+    detect_every: int = 2  # faces searched every n-th frame (and after each cut), followed in between (docs/scorers.md)
 
 
 @dataclass(frozen=True)

@@ -26,23 +26,35 @@ from unisync_model.cli import main, settings_option
                    "syncnet: syncnet_python's SyncNet.")
 @click.option("--model", "model_path", default=None,
               help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
+@click.option("--protocol", type=click.Choice(["default", "syncnet_python"]), default="default", show_default=True,
+              help="syncnet only. default: our YuNet face tracks, every face segment cropped and pooled; "
+                   "syncnet_python: its demo_syncnet.py, the whole frame of a video that is already a 224 x 224 "
+                   "face crop (the LSE-D / LSE-C of papers).")
+@click.option("--jpeg/--no-jpeg", default=None,
+              help="--protocol syncnet_python: read the frames through ffmpeg's JPEGs as syncnet_python does "
+                   "(default, its exact numbers) or straight from the decoder.")
 @settings_option
 @click.option("--audio-stream", type=click.IntRange(min=0), default=None,
               help="Score audio stream N (0: the file's first audio stream; ffmpeg's 0:a:N). Default: the default "
                    "stream, or when it is silent or absent the first other that is not silent.")
-@click.option("--plots/--no-plots", default=True, show_default=True, help="A PNG per scored video.")
+@click.option("--plots/--no-plots", default=False, show_default=True,
+              help="A PNG per scored video (the distance curve over offsets and the per-frame confidence).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Videos scored at once, each in its own process on one thread (default: the CPU cores this "
+                   "process may use). The results and their order are those of --jobs 1.")
 @click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Score a shard of a corpus from its extraction shards instead of PATHS (with --shard, --shards-dir).")
 @click.option("--shard", default=None)
 @click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), default=None)
-def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, plots, manifest_path, shard,
-          shards_dir) -> None:
+def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, plots, jobs, manifest_path, shard,
+          shards_dir, protocol, jpeg) -> None:
     """Audio-visual offset, confidence and minimum distance of videos (files, folders, or .txt lists of
     videos), per face segment and per video. Offset > 0: the audio leads the video (syncnet_python's
     sign); `unisync fix --offset N` undoes it. A video without a score gets a reason instead.
 
     Prints one tab-separated line per video to stdout as it is scored (path, AV offset, min dist,
     confidence, scorer; or `no score: <reason>`), then a summary line; logs and progress go to stderr."""
+    from unisync_model.io.device import available_cores
     from unisync_model.io.progress import write_line
     from unisync_model.scoring.outputs import summary_line, write_outputs
     from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
@@ -59,7 +71,7 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
                                    "(config.yaml's audio.stream chose it)")
         settings = dataclasses.replace(settings, audio_stream=audio_stream)
     try:
-        scorer = scorer_from_settings(scorer_name, model_path, settings)
+        scorer = scorer_from_settings(scorer_name, model_path, settings, protocol=protocol, jpeg=jpeg)
     except (ValueError, FileNotFoundError) as err:
         raise click.UsageError(str(err)) from None
     logging.getLogger("unisync").info("scorer: %s", scorer.description)
@@ -73,7 +85,8 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
         for result in results:
             write_line(result.line())
     else:
-        results = score_videos(paths, scorer, settings, on_result=lambda result: write_line(result.line()))
+        results = score_videos(paths, scorer, settings, on_result=lambda result: write_line(result.line()),
+                               jobs=jobs or available_cores(), plot_dir=out_dir if plots else None)
     counts = write_outputs(results, out_dir, scorer, plots)
     click.echo(summary_line(counts, out_dir))
     if counts["missing"]:

@@ -12,8 +12,10 @@ dlib's own detector would give (`dlib_box`), resampled to DLIB_FACE_SIDE pixels 
 positions, coarse on small faces); weights: `dlib_weights_path`.
 "fan": face-alignment's 2D FAN-4 with face_alignment's own crop, batched, on cuda when present;
 weights as a state dict or a TorchScript archive (`load_fan`).
-Large video is decoded at a reduced size when the smallest face keeps DECODE_FACE_SIDE pixels; points
-are scaled back to source pixels. `mouth_opening` (inner-lip gap / eye distance) is the measure a
+dlib reads the grey picture where the face is, from the decoded luma at full size (io/frames.py: the
+same frames and numbers as the training-free scorer gets, which computes these points while it tracks);
+FAN reads colour frames scaled down while the smallest face keeps DECODE_FACE_SIDE pixels, its points
+scaled back to source pixels. `mouth_opening` (inner-lip gap / eye distance) is the measure a
 training-free scorer can use.
 
 Measurements (dlib's box against YuNet's, resampling jitter, how far the mouth opening follows the
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from unisync_model.extract.stage import SkipClip, run_stage
+from unisync_model.io.frames import DecodedFrame, decoded_frames, decoder_version
 from unisync_model.io.media import MediaError, crop_decode_size, probe, video_frames
 from unisync_model.io.optional import require
 from unisync_model.io.shards import ShardReader
@@ -112,7 +115,10 @@ def dlib_box(box: np.ndarray) -> tuple[float, float, float]:
 
 
 class DlibLandmarks:
-    """dlib's shape predictor on the square each track box implies, one frame at a time."""
+    """dlib's shape predictor on the square each track box implies, one frame at a time, read from the
+    frame's full-resolution luma (a DecodedFrame)."""
+
+    reads = "luma"  # landmarks_clip gives it io.frames.DecodedFrame objects
 
     def __init__(self, settings: LandmarksSettings):
         self.dlib = dlib = require("dlib")
@@ -123,21 +129,40 @@ class DlibLandmarks:
         start = (crop - DLIB_FACE_SIDE) // 2
         self.rect = dlib.rectangle(start, start, start + DLIB_FACE_SIDE - 1, start + DLIB_FACE_SIDE - 1)
 
-    def predict(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """68 × 2 points (frame pixels) for one BGR frame and its box."""
+    def predict(self, frame: DecodedFrame, box: np.ndarray) -> np.ndarray:
+        """68 × 2 points (frame pixels) for one frame and its box."""
         centre_x, centre_y, side = dlib_box(box)
         scale = DLIB_FACE_SIDE / side
         half = (self.crop - 1) / 2  # crop pixel centre ↔ box centre
         matrix = np.array([[scale, 0, half - scale * centre_x], [0, scale, half - scale * centre_y]])
-        patch = cv2.warpAffine(frame, matrix, (self.crop, self.crop), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-        shape = self.predictor(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY), self.rect)
+        shape = self.predictor(frame.grey_patch(matrix, self.crop), self.rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
         return (points - half) / scale + np.array([centre_x, centre_y])
 
-    def __call__(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+    def __call__(self, frames: Iterable[DecodedFrame], boxes: np.ndarray) -> np.ndarray:
         out = [self.predict(frame, boxes[t]) for t, frame in zip(range(len(boxes)), frames)]
         return np.stack(out) if out else np.zeros((0, N_POINTS, 2))
+
+
+class TrackedLandmarks:
+    """dlib's points of every face track while the frames stream past (track_stream's `on_frame`), so the
+    training-free scorer needs no second decode; `arrays` gives the clip its (T, 68, 2) landmarks: the kept
+    tracks' segments (NaN outside them), the same numbers landmarks_clip gives there."""
+
+    def __init__(self, backend: DlibLandmarks):
+        self.backend = backend
+        self.points: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, t: int, frame: DecodedFrame, boxes: list) -> None:
+        for track, box in boxes:
+            self.points[(id(track), t)] = self.backend.predict(frame, box)
+
+    def arrays(self, kept: list, n_frames: int) -> dict[str, np.ndarray]:
+        out = np.full((n_frames, N_POINTS, 2), np.nan, np.float32)
+        for track in kept:
+            for t in range(track.frames[0], track.frames[-1] + 1):
+                out[t] = self.points[(id(track), t)]
+        return {"landmarks": out}
 
 
 # ---------------------------------------------------------------------------------------------- FAN
@@ -210,6 +235,8 @@ def heatmap_to_frame(peaks: np.ndarray, matrices: np.ndarray) -> np.ndarray:
 class FanLandmarks:
     """FAN on batches of batch_size crops, on the device chosen once."""
 
+    reads = "bgr"  # landmarks_clip gives it BGR frames (media.video_frames), at a reduced size
+
     def __init__(self, settings: LandmarksSettings, device=None):
         import torch
 
@@ -248,7 +275,9 @@ class FanLandmarks:
 
 # ---------------------------------------------------------------------------------------- the stage
 class Backend(Protocol):
-    def __call__(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> np.ndarray: ...
+    reads: str  # "luma": io.frames.DecodedFrame objects at full size; "bgr": BGR arrays at decode_size
+
+    def __call__(self, frames: Iterable, boxes: np.ndarray) -> np.ndarray: ...
 
 
 def make_backend(settings: LandmarksSettings) -> Backend:
@@ -268,14 +297,19 @@ def decode_size(track: np.ndarray, width: int, height: int) -> tuple[int, int]:
 def landmarks_clip(path: str | Path, track: np.ndarray, backend: Backend) -> tuple[np.ndarray, dict]:
     """One clip's (T, 68, 2) float32 landmarks in source pixels, and a record of how they were made."""
     info = probe(path)
-    width, height = decode_size(track, info.width, info.height)
+    if backend.reads == "luma":
+        width, height = info.width, info.height
+        source = decoded_frames(path, info)
+    else:
+        width, height = decode_size(track, info.width, info.height)
+        source = video_frames(path, width, height, info=info)
     to_decoded = np.array([width / info.width, height / info.height] * 2)
     boxes = track[:, :4].astype(np.float64) * to_decoded
     decoded = 0
 
-    def frames() -> Iterator[np.ndarray]:
+    def frames() -> Iterator:
         nonlocal decoded
-        for frame in video_frames(path, width, height, info=info):  # read to the end, count every frame
+        for frame in source:  # read to the end, count every frame
             decoded += 1
             if decoded <= len(track):
                 yield frame
@@ -301,6 +335,7 @@ def extract_landmarks(clips: pd.DataFrame, tracks_shard: str | Path, out: str | 
              "weights": Path(backend.weights).name}
     if settings.backend == "dlib":
         attrs["dlib_version"] = backend.dlib.__version__
+        attrs["decoder"] = decoder_version()
         attrs["dlib_box"] = {"width": DLIB_BOX_WIDTH, "height": DLIB_BOX_HEIGHT, "shift": DLIB_BOX_SHIFT,
                              "face_side": DLIB_FACE_SIDE}
     else:

@@ -1,7 +1,7 @@
 """rgb stage: the lower half of a square face crop per frame (Wav2Lip's expert sees the same), as
 uint8 RGB, face_size/2 × face_size × 3.
 
-Large video is decoded at a reduced size (by ffmpeg) when even the smallest face crop of the clip
+Large video is decoded at a reduced size (scaled by swscale) when even the smallest face crop
 stays at least DECODE_MARGIN times the crop size: the crop is resampled with area averaging either
 way, so the result is the same to the eye at a fraction of the decoding and copying."""
 from __future__ import annotations

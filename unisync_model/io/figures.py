@@ -14,10 +14,11 @@ def pyplot():
     return plt
 
 
-def save_png(fig, path: str | Path, dpi: int = 120) -> None:
-    """Lay out (unless the figure has its own layout engine), render, write, and free the figure."""
+def save_png(fig, path: str | Path, dpi: int = 120, layout: bool = True) -> None:
+    """Lay out (unless the figure has its own layout engine, or `layout` is False: margins set by hand),
+    render, write, and free the figure."""
     png = io.BytesIO()
-    if fig.get_layout_engine() is None:
+    if layout and fig.get_layout_engine() is None:
         fig.tight_layout()
     fig.savefig(png, format="png", dpi=dpi)
     if fig.canvas.manager is not None:  # made through pyplot, which holds on to it until closed

@@ -1,4 +1,5 @@
-"""Decoding through ffmpeg: video to 25 fps constant-frame-rate BGR frames, audio to 16 kHz mono.
+"""Probing and decoding: what a file holds (ffprobe), video as 25 fps constant-frame-rate BGR frames
+(io/frames.py's in-process decode), audio as 16 kHz mono (ffmpeg).
 
 Every failure is a MediaError whose message is a short reason fit for a manifest or a shard's skip
 record ("unreadable: …", "no video stream", "no audio stream", …). ffmpeg and ffprobe run with argv
@@ -10,7 +11,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from unisync_model.io.pcm import pcm16_to_float
-from unisync_model.settings import FPS, SAMPLE_RATE
+from unisync_model.settings import SAMPLE_RATE
 
 PROBE_TIMEOUT = 60  # seconds; ffprobe reads headers only
 AUDIO_TIMEOUT = 600  # seconds; decoding hours of AAC takes well under a minute
@@ -239,33 +239,14 @@ def video_frames(path: str | Path, width: int | None = None, height: int | None 
     The fps filter duplicates or drops frames by timestamp, so variable-rate input comes out evenly
     spaced, and it starts at t = 0, so a video that starts after its audio is padded with its first
     frame and stays in sync. Size: `width` alone scales down keeping the aspect (see frame_size);
-    `width` and `height` give the exact size. ffmpeg scales, so 4K costs little at detector size."""
+    `width` and `height` give the exact size. Decoded in-process by io/frames.py (PyAV), the one
+    decoder of every stage, scaled by swscale (bicubic, as ffmpeg's scale filter)."""
+    from unisync_model.io.frames import decoded_frames  # frames.py builds on this module's probe
+
     info = info or probe(path)
     width, height = (width, height) if width and height else frame_size(info, width)
-    # scale in the stored orientation (cheaper than rotating full-size frames), then rotate
-    stored = (height, width) if info.rotation in (90, 270) else (width, height)
-    turn = {90: ["transpose=clock"], 180: ["hflip", "vflip"], 270: ["transpose=cclock"]}.get(info.rotation, [])
-    filters = ",".join([f"fps={FPS}:start_time=0", f"scale={stored[0]}:{stored[1]}", "setsar=1", *turn])
-    # -noautorotate: we rotate ourselves, so the legacy rotate tag (which ffmpeg ignores) counts too
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-noautorotate", "-i", file_url(path),
-           "-map", f"0:{info.video_stream}", "-vf", filters, "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:"]
-    frame_bytes = width * height * 3
-    # stderr goes to a file: a pipe nobody reads fills up on a corrupt stream and ffmpeg stalls
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-        finished = False
-        try:
-            while len(buf := process.stdout.read(frame_bytes)) == frame_bytes:
-                yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
-            finished = True
-        finally:
-            if not finished:  # the consumer stopped early or failed: nothing more to decode
-                process.kill()
-            process.stdout.close()
-            returncode = process.wait()
-        if returncode != 0:
-            errors.seek(0)
-            raise MediaError(f"video decoding failed: {_reason(errors.read().decode(errors='replace'), path)}")
+    for frame in decoded_frames(path, info):
+        yield frame.bgr(width, height)
 
 
 def audio_samples(path: str | Path, stream: int = 0) -> np.ndarray:

@@ -11,7 +11,8 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], **kwargs) -> Iterable[T]:
+def progress(items: Iterable[T] | None = None, **kwargs) -> tqdm:
+    """tqdm over `items` (or a bar to update by hand, with `total`)."""
     interactive = sys.stderr.isatty()
     kwargs.setdefault("disable", logging.getLogger().getEffectiveLevel() > logging.INFO)
     return tqdm(items, mininterval=0.1 if interactive else 10.0, dynamic_ncols=interactive, **kwargs)

@@ -47,6 +47,9 @@ VIDEO_COLUMNS = [
     "offset_ms",  # the same in milliseconds (40 ms per frame)
     "confidence",  # LSE-C: median − minimum of the pooled distance curve
     "min_dist",  # LSE-D: the minimum of the pooled distance curve
+    # LatentSync's per-video numbers (its eval_syncnet_acc: the mean over the video's face tracks of each
+    # track's own offset / confidence / min dist), beside ours (one curve pooled over every segment's windows)
+    "track_mean_offset", "track_mean_confidence", "track_mean_min_dist",
     "segments",  # face segments found
     "segments_scored",  # of those, with a score
     "windows",  # windows pooled into the curve
@@ -73,7 +76,9 @@ def plot_video(result: VideoScore, path: str | Path, description: str = "", vshi
     from matplotlib.figure import Figure
 
     offsets = vshift - np.arange(2 * vshift + 1)
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    # fixed margins and legend place: the layout engines and legend "best" cost more than the drawing
+    fig = Figure(figsize=(9, 6.5))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.08, hspace=0.35)
     top, bottom = fig.subplots(2, 1)
     scored = [s for s in result.segments if s.reason is None]
     for s in sorted(scored, key=lambda s: -s.windows)[:8] if len(scored) > 1 else []:  # the 8 longest
@@ -87,7 +92,7 @@ def plot_video(result: VideoScore, path: str | Path, description: str = "", vshi
     top.set_title(f"{result.clip_id} [{result.scorer}]: offset {result.offset:+d} frames "
                   f"({result.offset * MS_PER_FRAME:+.0f} ms), confidence {result.confidence:.3f}, "
                   f"min dist {result.min_dist:.3f}", fontsize=9)
-    top.legend(fontsize=7, loc="best")
+    top.legend(fontsize=7, loc="upper right")
     frames = max(result.frames, max((s.stop_frame for s in result.segments), default=0))
     for s in result.segments:
         bottom.axvspan(s.first_frame / FPS, s.stop_frame / FPS, color="tab:green" if s.reason is None else "tab:grey",
@@ -101,11 +106,22 @@ def plot_video(result: VideoScore, path: str | Path, description: str = "", vshi
     bottom.set_ylabel("per-frame confidence")
     if description:
         fig.suptitle(description, fontsize=7, wrap=True)
-    save_png(fig, path, dpi=90)
+    save_png(fig, path, dpi=90, layout=False)
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     write_atomic(path, table.to_csv(index=False))
+
+
+def draw_plot(result: VideoScore, out_dir: str | Path, description: str) -> None:
+    """plots/<clip id>.png in out_dir for a scored video, named in result.plot; a failed plot is logged
+    and left out (a plot is never worth losing the table)."""
+    result.plot = f"plots/{plot_name(result.clip_id)}"
+    try:
+        plot_video(result, Path(out_dir) / result.plot, description)
+    except Exception as err:
+        log.warning("%s: plot failed: %s: %s", result.clip_id, type(err).__name__, err)
+        result.plot = ""
 
 
 def write_outputs(results: list[VideoScore], out_dir: str | Path, scorer: Scorer, plots: bool = True) -> dict:
@@ -114,13 +130,8 @@ def write_outputs(results: list[VideoScore], out_dir: str | Path, scorer: Scorer
     out_dir.mkdir(parents=True, exist_ok=True)
     if plots:
         for result in results:
-            if result.ok:
-                result.plot = f"plots/{plot_name(result.clip_id)}"
-                try:
-                    plot_video(result, out_dir / result.plot, scorer.description)
-                except Exception as err:  # a plot is never worth losing the table
-                    log.warning("%s: plot failed: %s: %s", result.clip_id, type(err).__name__, err)
-                    result.plot = ""
+            if result.ok and not result.plot:  # score_videos(plot_dir=…) drew them as it went
+                draw_plot(result, out_dir, scorer.description)
     videos = pd.DataFrame([r.row() for r in results], columns=VIDEO_COLUMNS)
     segments = pd.DataFrame([s.row(r) for r in results for s in r.segments], columns=SEGMENT_COLUMNS)
     for table in (videos, segments):  # whole frames stay integers next to the empty cells of "no score" rows

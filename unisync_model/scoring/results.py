@@ -92,8 +92,12 @@ class VideoScore:
                 f"Confidence: {self.confidence:.3f}\tscorer: {self.scorer}")
 
     def row(self) -> dict:
+        scored = [s for s in self.segments if s.reason is None] if self.ok else []
         return {"video": self.video, "clip_id": self.clip_id, "scorer": self.scorer,
                 **_numbers(self.reason, self.offset, self.confidence, self.min_dist),
+                "track_mean_offset": _mean([s.offset for s in scored]),
+                "track_mean_confidence": _mean([s.confidence for s in scored]),
+                "track_mean_min_dist": _mean([s.min_dist for s in scored]),
                 "segments": len(self.segments), "segments_scored": sum(s.reason is None for s in self.segments),
                 "windows": sum(s.windows for s in self.segments if s.reason is None), "frames": self.frames,
                 "audio_stream": self.audio_stream, "plot": self.plot}
@@ -112,6 +116,11 @@ def _numbers(reason, offset, confidence, min_dist) -> dict:
                 "confidence": None, "min_dist": None}
     return {"status": OK, "reason": "", "offset_frames": int(offset), "offset_ms": round(offset * MS_PER_FRAME, 1),
             "confidence": round(float(confidence), 6), "min_dist": round(float(min_dist), 6)}
+
+
+def _mean(values: list) -> float | None:
+    """LatentSync's per-video number: the mean over the scored face segments (None without one)."""
+    return round(float(np.mean(values)), 6) if values else None
 
 
 def _floats(values) -> list:

@@ -12,16 +12,19 @@ usually with a low confidence.
 """
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from unisync_model.extract.stage import SkipClip
 from unisync_model.io.media import MediaError, probe, speech_audio
 from unisync_model.io.progress import progress
-from unisync_model.scoring.inputs import expand_inputs
+from unisync_model.scoring.inputs import InputItem, expand_inputs
+from unisync_model.scoring.outputs import draw_plot
 from unisync_model.scoring.results import VideoScore, failed, score_clip, score_or_reason, silence_reason
 from unisync_model.scoring.scorers import ClipData, NoScore, Scorer
-from unisync_model.settings import ScoreSettings
+from unisync_model.settings import FPS, ScoreSettings
 
 
 class VideoLoader:
@@ -35,12 +38,12 @@ class VideoLoader:
 
     def detector(self):
         if self._detector is None:
-            from unisync_model.extract.tracks import YuNetDetector
+            from unisync_model.extract.faces import YuNetDetector
             self._detector = YuNetDetector(self.settings.tracks)
         return self._detector
 
     def __call__(self, path: str | Path, clip_id: str) -> ClipData:
-        from unisync_model.extract.tracks import track_clip
+        from unisync_model.extract.track_stream import stream_tracks
         try:
             info = probe(path)
             if not info.has_audio:
@@ -49,9 +52,14 @@ class VideoLoader:
             reason = silence_reason(audio.samples, self.settings.silence_dbfs)
             if reason:
                 raise NoScore(reason + (f" in all {len(audio.tried)} audio streams" if len(audio.tried) > 1 else ""))
-            track, _ = track_clip(path, self.detector(), self.settings.tracks)
-            clip = ClipData(clip_id=clip_id, path=str(path), track=track, samples=audio.samples,
-                            audio_stream=audio.stream)
+            clip = ClipData(clip_id=clip_id, path=str(path), samples=audio.samples, audio_stream=audio.stream)
+            if getattr(self.scorer, "tracks_faces", True):  # False: the whole frame is the face, prepare says so
+                # what the scorer reads of the face while the tracks are followed: one decode for both
+                reader = self.scorer.frame_reader() if hasattr(self.scorer, "frame_reader") else None
+                tracks = stream_tracks(path, self.detector(), self.settings.tracks, on_frame=reader, info=info)
+                clip.track = tracks.track
+                if reader is not None:
+                    clip.arrays.update(reader.arrays(tracks.kept, len(tracks.track)))
             self.scorer.prepare(clip)
         except (MediaError, SkipClip) as err:
             raise NoScore(str(err)) from None
@@ -70,17 +78,81 @@ def score_video(path: str | Path, scorer: Scorer, settings: ScoreSettings | None
 
 
 def score_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSettings | None = None,
-                 on_result: Callable[[VideoScore], None] | None = None) -> list[VideoScore]:
+                 on_result: Callable[[VideoScore], None] | None = None, jobs: int = 1,
+                 plot_dir: str | Path | None = None) -> list[VideoScore]:
     """Every video named by `paths` (files, folders, list files: inputs.py), in order; an entry that
-    cannot be read or does not exist gets its reason. `on_result` sees each result as it comes."""
+    cannot be read or does not exist gets its reason. `on_result` sees each result as it comes, in order;
+    with `plot_dir`, each scored video's plot is drawn there as it is scored (outputs.draw_plot).
+
+    jobs > 1 scores that many videos at once, each in its own process on one thread (spawned, so that
+    no thread pool is inherited mid-use); the results are those of jobs = 1, in the same order."""
     settings = settings or ScoreSettings()
-    loader = VideoLoader(scorer, settings)
-    results = []
-    for item in progress(expand_inputs(paths), desc=f"score ({scorer.name})", unit="video"):
-        result = (failed(str(item.path), item.clip_id, scorer.name, item.reason) if item.reason
-                  else score_video(item.path, scorer, settings, item.clip_id, loader))
+    items = expand_inputs(paths)
+    bar = progress(total=len(items), desc=f"score ({scorer.name})", unit="video")
+    seconds = 0.0
+
+    def done(item: InputItem, result: VideoScore) -> VideoScore:
+        nonlocal seconds
         result.missing = item.missing
-        results.append(result)
+        seconds += result.frames / FPS
+        bar.update(1)
+        bar.set_postfix_str(f"{seconds:.0f} s of video", refresh=False)
         if on_result is not None:
             on_result(result)
-    return results
+        return result
+
+    def unreadable(item: InputItem) -> VideoScore:
+        return failed(str(item.path), item.clip_id, scorer.name, item.reason)
+
+    try:
+        if jobs <= 1 or sum(not item.reason for item in items) <= 1:
+            loader = VideoLoader(scorer, settings)
+            return [done(item, unreadable(item) if item.reason else
+                         _score_and_plot(item.path, item.clip_id, scorer, settings, loader, plot_dir))
+                    for item in items]
+        context = multiprocessing.get_context("spawn")
+        jobs = min(jobs, sum(not item.reason for item in items))
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                 initargs=(scorer, settings, plot_dir)) as pool:
+            # the largest files first, so that no long video is left to one worker at the end
+            futures: dict[int, Future] = {}
+            for k in sorted((k for k, item in enumerate(items) if not item.reason),
+                            key=lambda k: -_size(items[k].path)):
+                futures[k] = pool.submit(_score_in_worker, str(items[k].path), items[k].clip_id)
+            return [done(item, futures[k].result() if k in futures else unreadable(item))
+                    for k, item in enumerate(items)]
+    finally:
+        bar.close()
+
+
+def _score_and_plot(path: str | Path, clip_id: str, scorer: Scorer, settings: ScoreSettings, loader: VideoLoader,
+                    plot_dir: str | Path | None) -> VideoScore:
+    result = score_video(path, scorer, settings, clip_id, loader)
+    if plot_dir is not None and result.ok:
+        draw_plot(result, plot_dir, scorer.description)
+    return result
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+_worker: tuple | None = None
+
+
+def _start_worker(scorer: Scorer, settings: ScoreSettings, plot_dir: str | Path | None) -> None:
+    """A scoring process: one thread for every library that would start a pool (torch, OpenCV)."""
+    global _worker
+    import cv2
+    import torch
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    _worker = (scorer, settings, VideoLoader(scorer, settings), plot_dir)
+
+
+def _score_in_worker(path: str, clip_id: str) -> VideoScore:
+    scorer, settings, loader, plot_dir = _worker
+    return _score_and_plot(path, clip_id, scorer, settings, loader, plot_dir)

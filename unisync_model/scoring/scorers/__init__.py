@@ -1,13 +1,15 @@
 """The scorers behind `unisync score`: one interface, three backends (training_free.py, unisync.py,
-syncnet.py), each turning a clip into per-window visual and audio embeddings per face segment, which
-`scoring.results.score_clip` compares at shifts −15…+15 frames with syncnet_python's LSE-D / LSE-C /
-AV offset (`model/lse.py`). One interface so that every route (videos, shards, the shift study)
-scores a clip the same way whatever the backend; how each backend was chosen and measured:
-docs/scorers.md.
+syncnet.py; syncnet_python.py is syncnet's whole-frame protocol), each turning a clip into per-window
+visual and audio embeddings per face segment, which `scoring.results.score_clip` compares at shifts
+−15…+15 frames with syncnet_python's LSE-D / LSE-C / AV offset (`model/lse.py`). One interface so
+that every route (videos, shards, the shift study) scores a clip the same way whatever the backend;
+how each backend was chosen and measured: docs/scorers.md.
 
     scorer.prepare(clip)   compute, from the video, whatever the clip lacks (landmarks, crops, Mel, …)
     scorer.embed(clip)     → one SegmentEmbeddings per face segment: visual and audio, windows × D,
                              or the reason the segment has no score
+    scorer.tracks_faces    (optional, default True) False: videos.VideoLoader tracks no face and
+                           `prepare` gives the clip its track (the whole-frame protocol)
 
 This module imports neither torch nor a backend at import time; `make_scorer` imports the backend it
 builds.
@@ -24,6 +26,9 @@ from unisync_model.io.av_timing import SAMPLES_PER_FRAME
 from unisync_model.settings import ScoreSettings, StageSettings, TrainingFreeSettings, parse_json
 
 SCORERS = ("training-free", "unisync", "syncnet")
+# how the syncnet scorer reads a video: "default" (our YuNet tracks, every face segment) or "syncnet_python"
+# (its demo_syncnet.py: the whole 224 × 224 frame is the face; scorers/syncnet_python.py)
+PROTOCOLS = ("default", "syncnet_python")
 
 
 class NoScore(Exception):
@@ -92,10 +97,24 @@ CONFIDENCE_SCALE = "0 to 2: median minus minimum of the distance curve (higher: 
 
 
 def make_scorer(name: str, model: str | Path | None = None, training_free: TrainingFreeSettings | None = None,
-                stages: StageSettings | None = None, device=None, batch_size: int = 256) -> Scorer:
+                stages: StageSettings | None = None, device=None, batch_size: int = 256,
+                protocol: str = "default", jpeg: bool | None = None) -> Scorer:
     """A scorer by name: "training-free" (no model), "unisync" (model: a checkpoint), "syncnet"
-    (model: the weights file or its name; default syncnet_v2.model through the resolver)."""
+    (model: the weights file or its name; default syncnet_v2.model through the resolver). `protocol`
+    "syncnet_python" (syncnet only): syncnet_python's whole-frame protocol, its frames through JPEG
+    unless `jpeg` is False (None: the protocol's default, True)."""
     stages = stages or StageSettings()
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    if protocol == "syncnet_python":
+        if name != "syncnet":
+            raise ValueError(f"--protocol syncnet_python is syncnet_python's own SyncNet protocol: it needs "
+                             f"--scorer syncnet (got --scorer {name})")
+        from unisync_model.scoring.scorers.syncnet_python import SyncNetPythonScorer
+        return SyncNetPythonScorer(model, device, jpeg=True if jpeg is None else jpeg)
+    if jpeg is not None:
+        raise ValueError("--jpeg/--no-jpeg choose how --protocol syncnet_python reads the frames; "
+                         "the default protocol has no JPEG step")
     if name == "training-free":
         if model:
             raise ValueError("the training-free scorer takes no --model")
@@ -113,11 +132,11 @@ def make_scorer(name: str, model: str | Path | None = None, training_free: Train
 
 
 def scorer_from_settings(name: str, model: str | Path | None = None, settings: ScoreSettings | None = None,
-                         device=None) -> Scorer:
+                         device=None, protocol: str = "default", jpeg: bool | None = None) -> Scorer:
     """make_scorer with the settings of `unisync score --settings`."""
     settings = settings or ScoreSettings()
     return make_scorer(name, model, training_free=settings.training_free, stages=settings, device=device,
-                       batch_size=settings.batch_size)
+                       batch_size=settings.batch_size, protocol=protocol, jpeg=jpeg)
 
 
 def settings_from_json(text: str | None) -> ScoreSettings:
@@ -125,5 +144,5 @@ def settings_from_json(text: str | None) -> ScoreSettings:
     return parse_json(ScoreSettings, text)
 
 
-__all__ = ["CONFIDENCE_SCALE", "SCORERS", "ClipData", "NoScore", "Scorer", "SegmentEmbeddings",
+__all__ = ["CONFIDENCE_SCALE", "PROTOCOLS", "SCORERS", "ClipData", "NoScore", "Scorer", "SegmentEmbeddings",
            "make_scorer", "scorer_from_settings", "settings_from_json"]

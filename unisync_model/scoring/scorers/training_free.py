@@ -94,12 +94,26 @@ class TrainingFreeScorer:
                                                output="sos")
         self._backend = None
 
+    def frame_reader(self):
+        """The landmarks computed while the tracks stream past (dlib, which reads the decoded luma), or None
+        (FAN: `prepare` decodes the clip again)."""
+        from unisync_model.extract.landmarks import TrackedLandmarks
+        backend = self._landmarks_backend()
+        return TrackedLandmarks(backend) if backend.reads == "luma" else None
+
+    def _landmarks_backend(self):
+        if self._backend is None:
+            from unisync_model.extract.landmarks import make_backend
+            self._backend = make_backend(self.landmarks_settings)
+        return self._backend
+
+    def __getstate__(self) -> dict:  # for --jobs: each worker loads its own landmark model
+        return {**self.__dict__, "_backend": None}
+
     def prepare(self, clip: ClipData) -> None:
         if "landmarks" not in clip.arrays:
-            from unisync_model.extract.landmarks import landmarks_clip, make_backend
-            if self._backend is None:
-                self._backend = make_backend(self.landmarks_settings)
-            clip.arrays["landmarks"], _ = landmarks_clip(clip.path, clip.track, self._backend)
+            from unisync_model.extract.landmarks import landmarks_clip
+            clip.arrays["landmarks"], _ = landmarks_clip(clip.path, clip.track, self._landmarks_backend())
 
     def embed(self, clip: ClipData) -> list[SegmentEmbeddings]:
         frames = min(clip.frames, clip.audio_frames)
@@ -128,3 +142,4 @@ class TrainingFreeScorer:
             seg.visual, seg.audio = visual, audio
             out.append(seg)
         return out
+

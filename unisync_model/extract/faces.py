@@ -1,0 +1,212 @@
+"""What a face track is: YuNet's detections in a frame, detections linked across frames into tracks,
+the speaking person's tracks chosen among them, and a kept track's boxes (gaps interpolated, smoothed)
+written as the track array of the tracks stage (TRACK_COLUMNS). The offline stage and the streaming
+tracker (track_stream.py) share these pieces, so a box is the same number whichever computed it.
+
+Linking: each detection, largest first, continues the open track whose last box overlaps it most
+(IoU > LINK_IOU), else starts a track; a track ends after max_gap_frames without a detection or at a
+shot change. The speaking person's track is the largest and most consistent one: the most frames ×
+typical face side (area would let a big face seen for a moment beat the face seen all along). Later
+or earlier tracks of a similar size (the same person in another shot) are kept too, smaller ones
+(audience, insets) are not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from unisync_model.io.weights import resolve
+from unisync_model.settings import WINDOW_FRAMES, TracksSettings
+
+MIN_SEGMENT_FRAMES = WINDOW_FRAMES  # a segment shorter than one model window is of no use
+LINK_IOU = 0.3  # a detection continues a track when it overlaps the track's last box this much
+COORDS = np.r_[0:4, 4:14]  # the columns of a detection row that are coordinates (14 is the score)
+
+
+class YuNetDetector:
+    """cv2.FaceDetectorYN on frames downscaled to at most `detect_width` pixels wide."""
+
+    def __init__(self, settings: TracksSettings):
+        self.model = str(resolve(settings.weights))
+        self.settings = settings
+        self._detector = None
+        self._size: tuple[int, int] | None = None
+
+    def _create(self, size: tuple[int, int]):
+        """The detector, made with OpenCV's log at errors only: its dnn engine warns on every run
+        that it has no preferable target ("setPreferableTarget … not supported"), which says nothing."""
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(min(level, cv2.utils.logging.LOG_LEVEL_ERROR))
+        try:
+            return cv2.FaceDetectorYN.create(self.model, "", size, self.settings.score_threshold)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """Faces in one BGR frame: N × 15 (x1, y1, x2, y2, 10 keypoint coordinates, score), frame pixels."""
+        height, width = frame.shape[:2]
+        scale = min(1.0, self.settings.detect_width / width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if size != self._size:
+            if self._detector is None:
+                self._detector = self._create(size)
+            self._detector.setInputSize(size)
+            self._size = size
+        small = frame if scale == 1.0 else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        _, faces = self._detector.detect(small)
+        if faces is None:
+            return np.zeros((0, 15), np.float32)
+        faces = faces.astype(np.float32) / np.float32(scale)
+        faces[:, 14] *= scale  # the score is not a coordinate
+        boxes = faces.copy()
+        boxes[:, 2] = faces[:, 0] + faces[:, 2]
+        boxes[:, 3] = faces[:, 1] + faces[:, 3]
+        return boxes
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of one box a (x1, y1, x2, y2) with each row of b."""
+    ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = ix * iy
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-6)
+
+
+def colour_histogram(frame: np.ndarray) -> np.ndarray:
+    hsv = cv2.cvtColor(cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+def shot_distance(previous: np.ndarray, current: np.ndarray) -> float:
+    """Bhattacharyya distance of two frames' colour histograms: above TracksSettings.shot_change, a cut."""
+    return float(cv2.compareHist(previous, current, cv2.HISTCMP_BHATTACHARYYA))
+
+
+@dataclass
+class FaceTrack:
+    frames: list[int] = field(default_factory=list)
+    faces: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def span(self) -> int:
+        return self.frames[-1] - self.frames[0] + 1
+
+    @property
+    def size(self) -> float:
+        """The typical face side, in pixels."""
+        return float(np.median([np.sqrt(max((f[2] - f[0]) * (f[3] - f[1]), 0.0)) for f in self.faces]))
+
+    @property
+    def weight(self) -> float:
+        return len(self.frames) * self.size
+
+
+class Linker:
+    """Links detections frame by frame (`step`), in frame order; `tracks()` is every track so far,
+    finished ones first, each in the order it started."""
+
+    def __init__(self, max_gap: int):
+        self.max_gap = max_gap
+        self.finished: list[FaceTrack] = []
+        self.open: list[FaceTrack] = []
+
+    def step(self, t: int, faces: np.ndarray | None, cut: bool = False) -> None:
+        """Frame t: a shot change ends every open track, max_gap frames without a detection end one; then
+        `faces` (N × 15; None where the frame was not searched for faces) continue or start tracks."""
+        if cut:
+            self.finished += self.open
+            self.open = []
+        self.finished += [track for track in self.open if t - track.frames[-1] - 1 > self.max_gap]
+        self.open = [track for track in self.open if t - track.frames[-1] - 1 <= self.max_gap]
+        if faces is None:
+            return
+        areas = (faces[:, 2] - faces[:, 0]) * (faces[:, 3] - faces[:, 1])
+        for k in np.argsort(-areas):
+            free = [track for track in self.open if track.frames[-1] != t]
+            overlaps = [iou(track.faces[-1], faces[k:k + 1])[0] for track in free]
+            if overlaps and max(overlaps) > LINK_IOU:
+                track = free[int(np.argmax(overlaps))]
+            else:
+                track = FaceTrack()
+                self.open.append(track)
+            track.frames.append(t)
+            track.faces.append(faces[k])
+
+    def tracks(self) -> list[FaceTrack]:
+        return self.finished + self.open
+
+
+def link_faces(detections: list[np.ndarray | None], cuts: np.ndarray, max_gap: int) -> list[FaceTrack]:
+    """Link each frame's detections, largest first, to the open track whose last box overlaps most."""
+    linker = Linker(max_gap)
+    for t, faces in enumerate(detections):
+        linker.step(t, faces, bool(cuts[t]))
+    return linker.tracks()
+
+
+def speaking_face(tracks: list[FaceTrack], min_face_ratio: float) -> list[FaceTrack]:
+    """The main track (largest weight), and the tracks of similar size that do not overlap it in time."""
+    usable = sorted((t for t in tracks if t.span >= MIN_SEGMENT_FRAMES), key=lambda t: -t.weight)
+    if not usable:
+        return []
+    kept = [usable[0]]
+    for track in usable[1:]:
+        similar = track.size >= min_face_ratio * usable[0].size
+        apart = all(track.frames[0] > k.frames[-1] or track.frames[-1] < k.frames[0] for k in kept)
+        if similar and apart:
+            kept.append(track)
+    return sorted(kept, key=lambda t: t.frames[0])
+
+
+def smoothing_offsets(smooth_frames: int) -> range:
+    """The frames a smoothed box averages, relative to its own (scipy's uniform_filter1d window)."""
+    size = max(1, int(smooth_frames))
+    return range(-(size // 2), size - size // 2)
+
+
+def smoothed_boxes(track: FaceTrack, frames: np.ndarray, smooth_frames: int, last: int | None = None) -> np.ndarray:
+    """The rows (len(frames) × 15, float64) of `track` at `frames`: detections interpolated across its gaps,
+    the coordinates averaged over the smoothing window, clamped to [first detection, `last`] (its last
+    detection by default; the edge frames repeat). The streaming tracker asks for a frame once its window
+    is known; every frame's value depends only on the detections around it, so it is the same number
+    whenever it is computed."""
+    seen = np.asarray(track.frames)
+    values = np.stack(track.faces).astype(np.float64)
+    first, last = int(seen[0]), int(seen[-1] if last is None else last)
+    frames = np.asarray(frames)
+    out = np.stack([np.interp(frames, seen, values[:, c]) for c in range(15)], axis=1)
+    offsets = smoothing_offsets(smooth_frames)
+    if len(offsets) > 1:
+        total = np.zeros((len(frames), len(COORDS)))
+        for k in offsets:
+            near = np.clip(frames + k, first, last)
+            total += np.stack([np.interp(near, seen, values[:, c]) for c in COORDS], axis=1)
+        out[:, COORDS] = total / len(offsets)
+    return out
+
+
+def track_array(n_frames: int, kept: list[FaceTrack], smooth_frames: int) -> np.ndarray:
+    """The T × len(TRACK_COLUMNS) array of the kept tracks (see tracks.py's docstring)."""
+    faces = np.full((n_frames, 15), np.nan, np.float32)
+    detected = np.zeros(n_frames, np.float32)
+    segment = np.full(n_frames, -1.0, np.float32)
+    for s, track in enumerate(kept):
+        first, last = track.frames[0], track.frames[-1] + 1
+        faces[first:last] = smoothed_boxes(track, np.arange(first, last), smooth_frames)
+        detected[np.array(track.frames)] = 1.0
+        segment[first:last] = s
+    known = np.flatnonzero(segment >= 0)  # outside the segments: interpolate, hold at the ends
+    everywhere = np.arange(n_frames)
+    faces = np.stack([np.interp(everywhere, known, faces[known, c]) for c in range(15)], axis=1)
+    return np.concatenate([faces[:, 0:4], faces[:, 14:15], faces[:, 4:14], detected[:, None], segment[:, None]],
+                          axis=1).astype(np.float32)
+
+
+def detect_size(width: int, height: int, detect_width: int) -> tuple[int, int]:
+    """The decoding size for detection: at most detect_width wide, the aspect ratio kept."""
+    scaled = min(width, detect_width)
+    return scaled, max(1, round(height * scaled / width))
