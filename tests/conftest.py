@@ -25,6 +25,7 @@ SLOW = (
     "test_interrupt.py",  # stages killed halfway and rerun, with more clips until the kill lands
     "test_syncnet_python_protocol.py",  # syncnet_python's whole-frame protocol on two clips, through the CLI
     "test_track_stream.py::test_score_jobs_2_gives_what_jobs_1_gives_in_order",  # two CLI runs, spawned jobs
+    "test_track_stream.py::test_a_worker_that_dies_costs_its_video_a_reason_not_the_run",  # spawned jobs
     "test_distributed.py::test_two_processes_follow_the_loss_curve_of_one",  # torchrun, two processes
     # the bad-input corpus through the manifest and every stage (the `pipeline` fixture)
     "test_bad_inputs.py::test_every_stage_exits_0",

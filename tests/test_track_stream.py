@@ -4,6 +4,7 @@ searched every n-th frame give the same segments on a steady face; and `unisync 
 what `--jobs 1` gives, in the same order."""
 from __future__ import annotations
 
+import os
 import subprocess
 
 import numpy as np
@@ -17,6 +18,8 @@ from unisync_model.extract.track_stream import TrackStream, stream_tracks
 from unisync_model.io.frames import decoded_frames
 from unisync_model.io.media import probe, video_frames
 from unisync_model.io.track_array import SEGMENT, segments_of
+from unisync_model.scoring.scorers.training_free import TrainingFreeScorer
+from unisync_model.scoring.videos import score_videos
 from unisync_model.settings import LandmarksSettings, TracksSettings
 
 pytestmark = pytest.mark.usefixtures("yunet_weights")
@@ -102,3 +105,21 @@ def test_score_jobs_2_gives_what_jobs_1_gives_in_order(small_real_clips, tmp_pat
     assert outputs[1][3] == outputs[2][3] and len(outputs[1][3]) == 3
     assert outputs[1][1]["status"].tolist() == ["ok", "no score", "ok", "ok"]
 
+
+
+class DyingScorer(TrainingFreeScorer):
+    """A worker process that dies (as a crash in native code would) on one clip."""
+
+    def prepare(self, clip) -> None:
+        if "681100216" in clip.clip_id:
+            os._exit(9)
+        super().prepare(clip)
+
+
+def test_a_worker_that_dies_costs_its_video_a_reason_not_the_run(small_real_clips, tmp_path):
+    videos = [small_real_clips[name] for name in sorted(small_real_clips)]
+    results = score_videos([*videos, tmp_path / "missing.mp4"], DyingScorer(), jobs=2)
+    assert [r.clip_id for r in results] == [p.stem for p in videos] + ["missing"]
+    dead = next(r for r in results if "681100216" in r.clip_id)
+    assert not dead.ok and dead.reason.startswith("error: BrokenProcessPool")
+    assert all(r.ok or r.reason for r in results)  # every other video scored, or its reason (a race with the crash)

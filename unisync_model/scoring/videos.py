@@ -104,22 +104,28 @@ def score_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSet
     def unreadable(item: InputItem) -> VideoScore:
         return failed(str(item.path), item.clip_id, scorer.name, item.reason)
 
+    def collected(item: InputItem, future: Future) -> VideoScore:
+        try:
+            return future.result()
+        except Exception as err:  # a worker that died (BrokenProcessPool): a reason, and the run goes on
+            return failed(str(item.path), item.clip_id, scorer.name, f"error: {type(err).__name__}: {err}")
+
+    scorable = sum(not item.reason for item in items)
     try:
-        if jobs <= 1 or sum(not item.reason for item in items) <= 1:
+        if jobs <= 1 or scorable <= 1:
             loader = VideoLoader(scorer, settings)
             return [done(item, unreadable(item) if item.reason else
                          _score_and_plot(item.path, item.clip_id, scorer, settings, loader, plot_dir))
                     for item in items]
         context = multiprocessing.get_context("spawn")
-        jobs = min(jobs, sum(not item.reason for item in items))
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+        with ProcessPoolExecutor(min(jobs, scorable), mp_context=context, initializer=_start_worker,
                                  initargs=(scorer, settings, plot_dir)) as pool:
             # the largest files first, so that no long video is left to one worker at the end
             futures: dict[int, Future] = {}
             for k in sorted((k for k, item in enumerate(items) if not item.reason),
                             key=lambda k: -_size(items[k].path)):
                 futures[k] = pool.submit(_score_in_worker, str(items[k].path), items[k].clip_id)
-            return [done(item, futures[k].result() if k in futures else unreadable(item))
+            return [done(item, collected(item, futures[k]) if k in futures else unreadable(item))
                     for k, item in enumerate(items)]
     finally:
         bar.close()
