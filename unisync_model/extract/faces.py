@@ -136,6 +136,11 @@ class Linker:
             track.frames.append(t)
             track.faces.append(faces[k])
 
+    def end(self) -> None:
+        """The video is over: every open track has ended."""
+        self.finished += self.open
+        self.open = []
+
     def tracks(self) -> list[FaceTrack]:
         return self.finished + self.open
 

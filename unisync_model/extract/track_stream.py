@@ -123,7 +123,7 @@ class TrackStream:
         if not searched:  # search the last frame too, so that tracks reach the end of the video
             self._step(t, frame, False)
         if self.on_frame is not None:
-            self.linker.step(self.frames + self.settings.max_gap_frames + 1, None)  # every track has ended
+            self.linker.end()
             self._release(everything=True)
         tracks = self.linker.tracks()
         if not tracks:
