@@ -107,5 +107,5 @@ def real_clip_videos() -> list[Path]:
     offline_weights()
     os.environ.setdefault("UNISYNC_OFFLINE", "1")
     real = require_real_clips()
-    from unisync_model.corpora.folder import VIDEO_EXTENSIONS
+    from unisync_model.io.media import VIDEO_EXTENSIONS
     return sorted(p for p in real.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)

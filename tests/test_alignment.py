@@ -36,10 +36,31 @@ def flash_clip(tmp_path_factory):
     return clip
 
 
+@pytest.fixture(scope="module")
+def flash_clip_ts(flash_clip):
+    """The same streams in MPEG-TS, whose timestamps start at 1.4 s: t = 0 is the file's start, not pts 0."""
+    clip = flash_clip.with_suffix(".ts")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(flash_clip), "-c", "copy",
+                    "-f", "mpegts", str(clip)], check=True)
+    return clip
+
+
 def test_flashes_decode_at_their_frames(flash_clip):
     brightness = np.array([f.mean() for f in video_frames(flash_clip)])
     assert len(brightness) == FRAMES
     assert sorted(np.flatnonzero(brightness > 128)) == FLASHES
+
+
+def test_in_mpeg_ts_the_frames_and_the_samples_start_where_the_file_starts(flash_clip_ts):
+    """The TS muxer moves the video a frame or two after the audio's start (no edit list), so the
+    flashes come that much later; a clock counted from pts 0 instead would put them 37 frames later,
+    away from their beeps."""
+    flashes = np.flatnonzero(np.array([f.mean() for f in video_frames(flash_clip_ts)]) > 128)
+    lead = flashes[0] - FLASHES[0]
+    assert 0 <= lead <= 2 and list(flashes) == [k + lead for k in FLASHES]
+    samples = audio_samples(flash_clip_ts)
+    per_frame = np.abs(samples[: len(samples) // 640 * 640]).reshape(-1, 640).mean(axis=1)  # 640 samples a frame
+    assert list(np.flatnonzero(per_frame > 0.5 * per_frame.max())) == list(flashes)
 
 
 def test_each_beep_lands_in_the_mel_frames_of_its_flash(flash_clip):

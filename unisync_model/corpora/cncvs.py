@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from unisync_model.corpora.folder import VIDEO_EXTENSIONS
 from unisync_model.corpora.splits import split_of_speaker
+from unisync_model.io.media import VIDEO_EXTENSIONS
 
 SUBSETS = ("news", "speech")
 

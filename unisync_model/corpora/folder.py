@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from unisync_model.corpora.splits import split_of_speaker
+from unisync_model.io.media import VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts")
 DEFAULT_SPEAKER_PATTERN = r"(?:^|/)(?P<speaker>[^/]+)/[^/]+$"  # the parent folder; top-level files: the file
 
 

@@ -173,23 +173,45 @@ def smoothing_offsets(smooth_frames: int) -> range:
     return range(-(size // 2), size - size // 2)
 
 
+def interpolated_rows(x: np.ndarray, seen: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """np.interp of every column of `values` (len(seen) × C) at `x` at once, with np.interp's own
+    arithmetic (slope · (x − x_j) + f_j; the end values held outside `seen`), so the numbers are its."""
+    x = np.asarray(x, np.float64)
+    if len(seen) == 1:
+        return np.repeat(values[:1], len(x), axis=0)
+    j = np.clip(np.searchsorted(seen, x, side="right") - 1, 0, len(seen) - 2)
+    left, right = values[j], values[j + 1]
+    slope = (right - left) / (seen[j + 1] - seen[j]).astype(np.float64)[:, None]
+    out = slope * (x - seen[j])[:, None] + left
+    out[x <= seen[0]] = values[0]
+    out[x >= seen[-1]] = values[-1]
+    exact = seen[j] == x  # a detection's own frame: its value (np.interp too)
+    out[exact] = left[exact]
+    return out
+
+
 def smoothed_boxes(track: FaceTrack, frames: np.ndarray, smooth_frames: int, last: int | None = None) -> np.ndarray:
     """The rows (len(frames) × 15, float64) of `track` at `frames`: detections interpolated across its gaps,
     the coordinates averaged over the smoothing window, clamped to [first detection, `last`] (its last
     detection by default; the edge frames repeat). The streaming tracker asks for a frame once its window
     is known; every frame's value depends only on the detections around it, so it is the same number
-    whenever it is computed."""
-    seen = np.asarray(track.frames)
-    values = np.stack(track.faces).astype(np.float64)
-    first, last = int(seen[0]), int(seen[-1] if last is None else last)
+    whenever it is computed (and only those detections are read: a long track costs no more a call)."""
     frames = np.asarray(frames)
-    out = np.stack([np.interp(frames, seen, values[:, c]) for c in range(15)], axis=1)
     offsets = smoothing_offsets(smooth_frames)
+    seen_all = np.asarray(track.frames)
+    first, last = int(seen_all[0]), int(seen_all[-1] if last is None else last)
+    if len(frames) == 0:
+        return np.zeros((0, 15))
+    lo = np.searchsorted(seen_all, frames.min() + offsets[0], side="right") - 1
+    hi = np.searchsorted(seen_all, frames.max() + offsets[-1], side="left") + 1
+    lo, hi = max(0, lo), min(len(seen_all), hi + 1)
+    seen = seen_all[lo:hi]
+    values = np.stack(track.faces[lo:hi]).astype(np.float64)
+    out = interpolated_rows(frames, seen, values)
     if len(offsets) > 1:
         total = np.zeros((len(frames), len(COORDS)))
         for k in offsets:
-            near = np.clip(frames + k, first, last)
-            total += np.stack([np.interp(near, seen, values[:, c]) for c in COORDS], axis=1)
+            total += interpolated_rows(np.clip(frames + k, first, last), seen, values[:, COORDS])
         out[:, COORDS] = total / len(offsets)
     return out
 

@@ -58,6 +58,7 @@ DLIB_BOX_HEIGHT = 0.80  # × YuNet box height; the square's side is the mean of 
 DLIB_BOX_SHIFT = 0.035  # centre moved down by this × the YuNet box height
 DLIB_FACE_SIDE = 200  # the square is resampled to this many pixels before prediction …
 DLIB_CONTEXT = 1.5  # … inside a crop this many times wider (the predictor reads pixels around the box)
+DLIB_BURST = 32  # crops predicted one after another (TrackedLandmarks says why); 300 × 300 bytes each
 
 # FAN: face_alignment's crop (utils.crop / api.get_landmarks_from_image)
 FAN_INPUT = 256
@@ -129,35 +130,65 @@ class DlibLandmarks:
         start = (crop - DLIB_FACE_SIDE) // 2
         self.rect = dlib.rectangle(start, start, start + DLIB_FACE_SIDE - 1, start + DLIB_FACE_SIDE - 1)
 
-    def predict(self, frame: DecodedFrame, box: np.ndarray) -> np.ndarray:
-        """68 × 2 points (frame pixels) for one frame and its box."""
+    def patch(self, frame: DecodedFrame, box: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+        """The grey crop dlib reads for one frame and its box, and (centre x, centre y, scale) to map
+        its points back to frame pixels (`points`)."""
         centre_x, centre_y, side = dlib_box(box)
         scale = DLIB_FACE_SIDE / side
         half = (self.crop - 1) / 2  # crop pixel centre ↔ box centre
         matrix = np.array([[scale, 0, half - scale * centre_x], [0, scale, half - scale * centre_y]])
-        shape = self.predictor(frame.grey_patch(matrix, self.crop), self.rect)
+        return frame.grey_patch(matrix, self.crop), (centre_x, centre_y, scale)
+
+    def points(self, patch: np.ndarray, place: tuple[float, float, float]) -> np.ndarray:
+        """68 × 2 points (frame pixels) of a crop made by `patch`."""
+        centre_x, centre_y, scale = place
+        half = (self.crop - 1) / 2
+        shape = self.predictor(patch, self.rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], np.float64)
         return (points - half) / scale + np.array([centre_x, centre_y])
 
+    def predict(self, frame: DecodedFrame, box: np.ndarray) -> np.ndarray:
+        """68 × 2 points (frame pixels) for one frame and its box."""
+        return self.points(*self.patch(frame, box))
+
     def __call__(self, frames: Iterable[DecodedFrame], boxes: np.ndarray) -> np.ndarray:
-        out = [self.predict(frame, boxes[t]) for t, frame in zip(range(len(boxes)), frames)]
+        out, waiting = [], []
+        for t, frame in zip(range(len(boxes)), frames):
+            waiting.append(self.patch(frame, boxes[t]))
+            if len(waiting) == DLIB_BURST:  # in bursts: see TrackedLandmarks
+                out += [self.points(*crop) for crop in waiting]
+                waiting.clear()
+        out += [self.points(*crop) for crop in waiting]
         return np.stack(out) if out else np.zeros((0, N_POINTS, 2))
 
 
 class TrackedLandmarks:
     """dlib's points of every face track while the frames stream past (track_stream's `on_frame`), so the
     training-free scorer needs no second decode; `arrays` gives the clip its (T, 68, 2) landmarks: the kept
-    tracks' segments (NaN outside them), the same numbers landmarks_clip gives there."""
+    tracks' segments (NaN outside them), the same numbers landmarks_clip gives there.
+
+    The crops are cut as each frame passes and dlib runs on `DLIB_BURST` of them at a time: its 68-point model
+    (about 100 MB of trees) then stays in the CPU's caches from one crop to the next, which halves its
+    cost per frame against one call between two frames' decoding (bench/RESULTS.md, benchmark (e))."""
 
     def __init__(self, backend: DlibLandmarks):
         self.backend = backend
         self.points: dict[tuple[int, int], np.ndarray] = {}
+        self.waiting: list[tuple[tuple[int, int], np.ndarray, tuple[float, float, float]]] = []
 
     def __call__(self, t: int, frame: DecodedFrame, boxes: list) -> None:
         for track, box in boxes:
-            self.points[(id(track), t)] = self.backend.predict(frame, box)
+            self.waiting.append(((id(track), t), *self.backend.patch(frame, box)))
+        if len(self.waiting) >= DLIB_BURST:
+            self.flush()
+
+    def flush(self) -> None:
+        for key, patch, place in self.waiting:
+            self.points[key] = self.backend.points(patch, place)
+        self.waiting.clear()
 
     def arrays(self, kept: list, n_frames: int) -> dict[str, np.ndarray]:
+        self.flush()
         out = np.full((n_frames, N_POINTS, 2), np.nan, np.float32)
         for track in kept:
             for t in range(track.frames[0], track.frames[-1] + 1):

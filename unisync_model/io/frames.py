@@ -102,11 +102,21 @@ def decoder_version() -> str:
     return f"PyAV {av.__version__} (FFmpeg {getattr(av, 'ffmpeg_version_info', '?')})"
 
 
+def timeline_start(container, stream) -> int:
+    """The container's start time in `stream`'s time base: subtracted from every timestamp, so that t = 0
+    is where the file starts, as ffmpeg's command line counts (an MPEG-TS file starts at 1.4 s or so:
+    without this, its video would be padded by that much and fall out of step with its audio)."""
+    start = container.start_time  # in microseconds (AV_TIME_BASE); None when the container has none
+    if not start or not stream.time_base:
+        return 0
+    return int(round(start / 1_000_000 / stream.time_base))
+
+
 def decoded_frames(path: str | Path, info: VideoInfo | None = None, threads: int = 1) -> Iterator[DecodedFrame]:
-    """The video's frames at 25 fps CFR from t = 0 (libavfilter's fps filter: frames duplicated or dropped
-    by timestamp, a late start padded with the first frame), decoded on `threads` threads. A packet the
-    decoder rejects is skipped, as ffmpeg does; MediaError if the file cannot be opened or nothing in it
-    decodes."""
+    """The video's frames at 25 fps CFR from t = 0, the file's start (libavfilter's fps filter: frames
+    duplicated or dropped by timestamp, a late start padded with the first frame), decoded on `threads`
+    threads. A packet the decoder rejects is skipped, as ffmpeg does; MediaError if the file cannot be
+    opened or nothing in it decodes."""
     import av
 
     info = info or probe(path)
@@ -124,6 +134,7 @@ def decoded_frames(path: str | Path, info: VideoInfo | None = None, threads: int
         source.link_to(resample)
         resample.link_to(sink)
         graph.configure()
+        shift = timeline_start(container, stream)
 
         def drain() -> Iterator[DecodedFrame]:
             while True:
@@ -141,6 +152,8 @@ def decoded_frames(path: str | Path, info: VideoInfo | None = None, threads: int
                 continue
             for frame in frames:
                 decoded += 1
+                if shift and frame.pts is not None:
+                    frame.pts -= shift
                 graph.vpush(frame)
                 yield from drain()
         if decoded == 0:

@@ -23,8 +23,9 @@ import numpy as np
 from unisync_model.io.pcm import pcm16_to_float
 from unisync_model.settings import SAMPLE_RATE
 
+# the file names read as videos (a folder corpus, `unisync score FOLDER`)
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts")
 PROBE_TIMEOUT = 60  # seconds; ffprobe reads headers only
-AUDIO_TIMEOUT = 600  # seconds; decoding hours of AAC takes well under a minute
 
 
 class MediaError(RuntimeError):
@@ -252,25 +253,14 @@ def video_frames(path: str | Path, width: int | None = None, height: int | None 
 def audio_samples(path: str | Path, stream: int = 0) -> np.ndarray:
     """Audio stream `stream` (ffmpeg's `0:a:N`: the first by default) as 16 kHz mono float32 in [-1, 1],
     starting at the file's t = 0 (a stream that starts late is padded with silence, so it stays in sync
-    with video_frames)."""
+    with video_frames). Decoded in-process by io/samples.py (PyAV)."""
+    from unisync_model.io.samples import decoded_audio  # samples.py builds on this module
+
     if not Path(path).is_file():
         raise MediaError("file missing" if not Path(path).exists() else "unreadable: not a regular file")
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", file_url(path), "-map", f"0:a:{int(stream)}",
-           "-af", f"aresample={SAMPLE_RATE}:async=1:first_pts=0", "-ac", "1", "-f", "s16le", "pipe:"]
-    try:
-        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=AUDIO_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise MediaError(f"audio decoding took more than {AUDIO_TIMEOUT} s") from None
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace")
-        if "matches no streams" in message:
-            raise MediaError("no audio stream")
-        if Path(path).stat().st_size == 0:
-            raise MediaError("unreadable: empty file")
-        raise MediaError(f"audio decoding failed: {_reason(message, path)}")
-    if len(result.stdout) < 2:
-        raise MediaError("no audio samples")
-    return pcm16_to_float(np.frombuffer(result.stdout[: len(result.stdout) // 2 * 2], np.int16))
+    if Path(path).stat().st_size == 0:
+        raise MediaError("unreadable: empty file")
+    return decoded_audio(path, stream)
 
 
 def level_dbfs(samples: np.ndarray) -> float:

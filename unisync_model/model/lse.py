@@ -32,8 +32,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.signal import medfilt
 
 VSHIFT = 15  # shifts −15…+15 frames, as syncnet_python's LSE scripts and VocaLiST use
@@ -41,33 +39,50 @@ CONTEXTS = (5, 15)  # frames of context of the offset protocol (K)
 TOLERANCE = 1  # an offset within ±1 frame counts as correct
 MEDFILT_KERNEL = 9  # syncnet_python's framewise-confidence median filter
 CHUNK = 256  # windows per block of distances (memory: CHUNK × (2·vshift + 1) × D floats)
+PDIST_EPS = 1e-6  # torch.nn.functional.pairwise_distance's eps: ‖x − y + eps‖
+NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps
+COSINE_EPS = 1e-8  # torch.nn.functional.cosine_similarity's eps
+
+# The arithmetic is numpy's, in float32, as torch's functions named beside each step compute it (so
+# that scoring with the training-free scorer never imports torch: bench/RESULTS.md, benchmark (e));
+# tests/test_sync_metrics.py holds it to a literal rendering of syncnet_python's torch loop.
 
 
-def _tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+def _array(x) -> np.ndarray:
+    """float32 numpy from numpy or a (CPU or cuda) torch tensor."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, np.float32)
 
 
-def _shift_index(t: int, vshift: int) -> torch.Tensor:
+def _pair(visual, audio) -> tuple[np.ndarray, np.ndarray]:
+    visual, audio = _array(visual), _array(audio)
+    if visual.shape != audio.shape or visual.ndim != 2:
+        raise ValueError(f"visual {tuple(visual.shape)} and audio {tuple(audio.shape)} must both be T × D")
+    return visual, audio
+
+
+def _shift_index(t: int, vshift: int) -> np.ndarray:
     """T × (2·vshift + 1) audio rows: window s, column j → audio window s + j − vshift."""
-    return torch.arange(t)[:, None] + torch.arange(2 * vshift + 1)[None, :] - vshift
+    return np.arange(t)[:, None] + np.arange(2 * vshift + 1)[None, :] - vshift
+
+
+def _unit(x: np.ndarray, eps: float) -> np.ndarray:
+    """Rows divided by max(‖row‖, eps) (torch's normalize; cosine_similarity divides so too)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.float32(eps))
 
 
 def calc_pdist(visual, audio, vshift: int = VSHIFT) -> np.ndarray:
     """syncnet_python's calc_pdist, stacked: T × (2·vshift + 1) Euclidean distances (torch's
     pairwise_distance, eps 1e-6) of each visual embedding to the zero-padded audio embeddings at
     every shift. Row s is syncnet_python's dists[s]."""
-    visual, audio = _tensor(visual), _tensor(audio)
-    if visual.shape != audio.shape or visual.ndim != 2:
-        raise ValueError(f"visual {tuple(visual.shape)} and audio {tuple(audio.shape)} must both be T × D")
-    padded = F.pad(audio, (0, 0, vshift, vshift))
+    visual, audio = _pair(visual, audio)
+    padded = np.pad(audio, ((vshift, vshift), (0, 0)))
     index = _shift_index(len(visual), vshift) + vshift  # rows of the padded audio
-    out = []
-    for start in range(0, len(visual), CHUNK):
-        rows = index[start:start + CHUNK]
-        v = visual[start:start + CHUNK, None, :].expand(-1, rows.shape[1], -1)
-        out.append(F.pairwise_distance(v.reshape(-1, v.shape[-1]), padded[rows].reshape(-1, v.shape[-1]))
-                   .view(rows.shape))
-    return torch.cat(out).numpy() if out else np.zeros((0, 2 * vshift + 1), np.float32)
+    out = [np.linalg.norm(visual[start:start + CHUNK, None, :] - padded[index[start:start + CHUNK]]
+                          + np.float32(PDIST_EPS), axis=-1)
+           for start in range(0, len(visual), CHUNK)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 2 * vshift + 1), np.float32)
 
 
 @dataclass(frozen=True)
@@ -83,21 +98,21 @@ class SyncNetResult:
 def syncnet_lse(visual, audio, vshift: int = VSHIFT, normalise: bool = False) -> SyncNetResult:
     """LSE-D, LSE-C and the AV offset of one video (a face track) from its per-window embeddings,
     as syncnet_python computes them. `normalise`: L2-normalise both first (UniSync; see above)."""
-    visual, audio = _tensor(visual), _tensor(audio)
+    visual, audio = _array(visual), _array(audio)
     if len(visual) == 0:
         raise ValueError("no window to score")
     if normalise:
-        visual, audio = F.normalize(visual, dim=1), F.normalize(audio, dim=1)
-    dists = torch.from_numpy(calc_pdist(visual, audio, vshift))  # T × W
-    curve = dists.mean(0)
-    min_dist, best = torch.min(curve, 0)
-    median = torch.median(curve)  # 2·vshift + 1 values: an odd count, so the true median
-    framewise = (median - dists[:, best]).numpy()
+        visual, audio = _unit(visual, NORM_EPS), _unit(audio, NORM_EPS)
+    dists = calc_pdist(visual, audio, vshift)  # T × W
+    curve = dists.mean(0, dtype=np.float32)
+    best = int(np.argmin(curve))  # the first minimum, as torch.min
+    min_dist, median = curve[best], np.median(curve)  # 2·vshift + 1 values: an odd count, so the true median
+    framewise = (median - dists[:, best]).astype(np.float32)
     with warnings.catch_warnings():  # scipy warns when a clip is shorter than the kernel; it zero-pads as always
         warnings.simplefilter("ignore", UserWarning)
         framewise = medfilt(framewise, MEDFILT_KERNEL)
     return SyncNetResult(offset=int(vshift - best), min_dist=float(min_dist), confidence=float(median - min_dist),
-                         mean_dists=curve.numpy(), framewise_confidence=framewise, dists=dists.numpy())
+                         mean_dists=curve, framewise_confidence=framewise, dists=dists)
 
 
 # ---------------------------------------------------------------- the offset protocol
@@ -106,18 +121,15 @@ def shift_scores(visual, audio, vshift: int = VSHIFT) -> np.ndarray:
     """T × (2·vshift + 1) similarities of each visual window to the audio windows at every shift,
     as the model scores a pair (cosine of the ReLU'd embeddings = p_sync, torch's
     cosine_similarity); NaN where the audio window falls outside the T windows."""
-    visual, audio = _tensor(visual), _tensor(audio)
-    if visual.shape != audio.shape or visual.ndim != 2:
-        raise ValueError(f"visual {tuple(visual.shape)} and audio {tuple(audio.shape)} must both be T × D")
+    visual, audio = _pair(visual, audio)
+    visual, audio = _unit(visual, COSINE_EPS), _unit(audio, COSINE_EPS)
     index = _shift_index(len(visual), vshift)
     inside = (index >= 0) & (index < len(visual))
-    out = []
-    for start in range(0, len(visual), CHUNK):
-        rows = index[start:start + CHUNK].clamp(0, max(len(visual) - 1, 0))
-        v = visual[start:start + CHUNK, None, :].expand(-1, rows.shape[1], -1)
-        out.append(F.cosine_similarity(v, audio[rows], dim=-1, eps=1e-8))
-    scores = torch.cat(out).double().numpy() if out else np.zeros((0, 2 * vshift + 1))
-    scores[~inside.numpy()] = np.nan
+    rows = index.clip(0, max(len(visual) - 1, 0))
+    out = [np.einsum("td,twd->tw", visual[start:start + CHUNK], audio[rows[start:start + CHUNK]])
+           for start in range(0, len(visual), CHUNK)]
+    scores = np.concatenate(out).astype(np.float64) if out else np.zeros((0, 2 * vshift + 1))
+    scores[~inside] = np.nan
     return scores
 
 

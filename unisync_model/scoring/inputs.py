@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from unisync_model.corpora.folder import VIDEO_EXTENSIONS
+from unisync_model.io.media import VIDEO_EXTENSIONS
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 

@@ -13,6 +13,8 @@ usually with a low confidence.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -21,7 +23,6 @@ from unisync_model.extract.stage import SkipClip
 from unisync_model.io.media import MediaError, probe, speech_audio
 from unisync_model.io.progress import progress
 from unisync_model.scoring.inputs import InputItem, expand_inputs
-from unisync_model.scoring.outputs import draw_plot
 from unisync_model.scoring.results import VideoScore, failed, score_clip, score_or_reason, silence_reason
 from unisync_model.scoring.scorers import ClipData, NoScore, Scorer
 from unisync_model.settings import FPS, ScoreSettings
@@ -135,6 +136,7 @@ def _score_and_plot(path: str | Path, clip_id: str, scorer: Scorer, settings: Sc
                     plot_dir: str | Path | None) -> VideoScore:
     result = score_video(path, scorer, settings, clip_id, loader)
     if plot_dir is not None and result.ok:
+        from unisync_model.scoring.outputs import draw_plot  # the tables' module (pandas): only to plot
         draw_plot(result, plot_dir, scorer.description)
     return result
 
@@ -150,11 +152,14 @@ _worker: tuple | None = None
 
 
 def _start_worker(scorer: Scorer, settings: ScoreSettings, plot_dir: str | Path | None) -> None:
-    """A scoring process: one thread for every library that would start a pool (torch, OpenCV)."""
+    """A scoring process: one thread for every library that would start a pool (OpenCV, torch; torch only
+    where the scorer brought it: the training-free scorer never imports it)."""
     global _worker
     import cv2
-    import torch
-    torch.set_num_threads(1)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # a later import of torch
+        os.environ[variable] = "1"
+    if "torch" in sys.modules:  # unpickling a model brought it
+        sys.modules["torch"].set_num_threads(1)
     cv2.setNumThreads(1)
     _worker = (scorer, settings, VideoLoader(scorer, settings), plot_dir)
 
