@@ -4,7 +4,7 @@ Runs the command itself (`unisync score <videos> --out-dir … --scorer training
 on two sets of real clips from ../shared/data/clips/real: the LRS2-sized ones (160 × 160) and all of
 them (160 × 160 to 1920 × 1080), with `--jobs 1` and with the default (one job per core). Speed =
 seconds of video scored / wall seconds of the command (Python start-up and imports included, as a
-user sees it); its CPU seconds (the command, its workers and their ffmpeg children) give the rate per
+user sees it); its CPU seconds (the command, its workers and their ffprobe children) give the rate per
 core. Then, in this process, the same scoring (one job) under cProfile says where the time goes.
 
 Target: at least 25× faster than real time with the training-free scorer, default settings, on all
@@ -28,12 +28,13 @@ TARGET = 25.0
 # where a training-free score spends its time: the functions of its steps, by qualified name
 PHASES = {
     "probe (ffprobe)": ("unisync_model/io/media.py", "probe"),
-    "audio decoding (ffmpeg)": ("unisync_model/io/media.py", "audio_samples"),
+    "audio decoding (PyAV)": ("unisync_model/io/samples.py", "decoded_audio"),
     "video decoding (PyAV, 25 fps)": ("unisync_model/io/frames.py", "decoded_frames"),
     "small colour images (swscale)": ("unisync_model/io/frames.py", "small_bgr"),
     "shot-change histograms": ("unisync_model/extract/faces.py", "colour_histogram"),
     "face detection (YuNet)": ("unisync_model/extract/faces.py", "__call__"),
-    "landmarks (dlib, luma patches)": ("unisync_model/extract/landmarks.py", "predict"),
+    "landmark crops (luma, warpAffine)": ("unisync_model/extract/landmarks.py", "patch"),
+    "landmarks (dlib, in bursts)": ("unisync_model/extract/landmarks.py", "points"),
     "tracks and landmarks, all of it": ("unisync_model/extract/track_stream.py", "stream_tracks"),
     "signals and distances": ("unisync_model/scoring/results.py", "score_clip"),
     "tables (CSV, JSON)": ("unisync_model/scoring/outputs.py", "write_outputs"),
@@ -117,7 +118,7 @@ def main() -> None:
                          f"all of it\"):\n\n{table(p, floatfmt='.2f')}" for name, p in phases.items())
     body = (f"`unisync score VIDEOS --out-dir DIR --scorer training-free [--jobs N]` (no plots: the default), one "
             f"command per row, timed from outside: video seconds / wall seconds; CPU s counts the command, its workers "
-            f"and their ffmpeg children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time on all real clips with "
+            f"and their ffprobe children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time on all real clips with "
             f"the default settings — {result}.\n\n{where}\n\n{NOTES}\n")
     write_section("score_speed", "(e) `unisync score` speed (training-free)", body, info)
 
@@ -130,17 +131,20 @@ is, and the detector a small colour image scaled by swscale, so no full-size col
 made; faces are searched on every `tracks.detect_every`-th frame (and after each cut) and followed
 in between (every 2nd frame by default: docs/scorers.md); plots are drawn on request (`--plots`, about
 0.1 s each with fixed margins instead of a layout engine); and `--jobs` scores a video per core.
+Then (9.2× → this table): the training-free path no longer imports torch (model/lse.py in numpy:
+~2 s and 700 MB per process), dlib runs on 32 crops at a time (its 100 MB of trees stay in the
+caches: 2.2 → 1.2 ms a face), the audio is decoded in-process (PyAV, 2.5 → 0.6 s over these clips)
+and the track boxes are interpolated in one pass per call.
 
-Why 25× is still out of reach (the profile above, this machine): per frame, dlib's predictor costs
-about 1 ms whatever the picture's size, decoding 1.1 ms on average (4 ms a 1080p H.264 frame, most of
-the four 1080p clips' time) and YuNet 2.5 ms a search at 320 px (1.3 ms a frame searching every 2nd
-frame). That is ~3.5 ms of CPU a frame before anything else: 8,465 frames need ~30 s of CPU, 15 s of
-wall time on two cores at best, ~22×. Each job is a spawned process that imports torch (~1.5 s), which
-is why two jobs are slower than one on the six short LRS2 clips. What is left to try: a cheaper
-detector input between searches (searching every 5th frame alone gives 11.5×, with the costs said in
-docs/scorers.md), a forkserver that imports once, PyAV for the audio and the probe (two processes of
-~50 ms per video), and the decoder's loop filter skipped on large video (to be measured against the
-shift study)."""
+Why 25× is out of reach (the profile above, this machine): per frame, dlib's 68-point predictor
+costs 1.2 ms of CPU whatever the picture's size (it reads ~4 MB of its trees per face), decoding
+1.1 ms on average (4 ms a 1080p H.264 frame, most of the 1080p clips' time) and YuNet 2.5 ms a search
+at 320 px (1.3 ms a frame searching every 2nd frame). Decoding and landmarks alone are ~20 s of CPU
+for these 8,465 frames, ~10 s of wall time on two cores: 25× leaves ~3.5 s for everything else.
+Measured and not made the default: faces searched every 10th frame gives 16.8× (20.2 s; 5th: 12.6×),
+but the shift study does not choose it (docs/scorers.md: every 2nd frame 110 / 128, 4th 102, 5th
+107, 10th 109); skipping the decoder's loop filter saves 18 % of decoding (9.0 → 7.4 s) but changes
+every pixel the stages read, untested against the shift study."""
 
 
 if __name__ == "__main__":

@@ -116,10 +116,13 @@ def test_the_whole_frame_is_scored_without_tracking_faces(weights, monkeypatch):
     assert result.ok, result.reason
     assert [(s.first_frame, s.stop_frame) for s in result.segments] == [(0, result.frames)]
     assert result.segments[0].windows == result.frames - 5 and len(result.curve) == 31
-    assert "whole-frame protocol" in scorer.description and "JPEG" in scorer.description
+    assert "demo_syncnet.py" in scorer.description and "JPEG" in scorer.description
 
 
-def test_a_video_that_is_not_a_224_crop_gets_the_reason(weights, tmp_path):
+def test_a_video_that_is_not_a_224_crop_goes_to_the_face_track_protocol_and_says_why_it_has_no_track(weights,
+                                                                                                    tmp_path):
+    """3 s at 160 × 160: run_pipeline.py's rules keep no track shorter than 100 frames; the reason says so
+    (tests/test_syncnet_python_tracks.py scores longer videos that way)."""
     small = tmp_path / "face_160.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(TEST_CLIPS / f"{SMALL_REAL_CLIPS[0]}.mp4"),
                     "-vf", "scale=160:160", "-c:a", "copy", str(small)], check=True)
@@ -128,9 +131,9 @@ def test_a_video_that_is_not_a_224_crop_gets_the_reason(weights, tmp_path):
     assert done.returncode == 1, done.stderr[-3000:]  # nothing scored
     record = json.loads((tmp_path / "out" / "scores.json").read_text())["videos"][0]
     assert record["status"] == "no score"
-    assert "needs 224 × 224 face crops" in record["reason"] and "160 × 160" in record["reason"]
-    assert "--protocol default" in record["reason"]
-    assert "no score: the syncnet_python whole-frame protocol needs 224 × 224" in done.stdout
+    assert "no face track as syncnet_python's run_pipeline.py keeps them" in record["reason"]
+    assert "--protocol default" not in record["reason"] and "the default protocol" in record["reason"]
+    assert "no score: no face track as syncnet_python's run_pipeline.py keeps them" in done.stdout
 
 
 @pytest.mark.parametrize("args, message", [

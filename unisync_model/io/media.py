@@ -1,9 +1,10 @@
 """Probing and decoding: what a file holds (ffprobe), video as 25 fps constant-frame-rate BGR frames
-(io/frames.py's in-process decode), audio as 16 kHz mono (ffmpeg).
+(io/frames.py's in-process decode), audio as 16 kHz mono (io/samples.py's in-process decode).
 
 Every failure is a MediaError whose message is a short reason fit for a manifest or a shard's skip
-record ("unreadable: …", "no video stream", "no audio stream", …). ffmpeg and ffprobe run with argv
-lists (never a shell) on `file:` URLs, so no file name is read as an option, a protocol or a command.
+record ("unreadable: …", "no video stream", "no audio stream", …). ffprobe runs with argv lists (never
+a shell) and every file is named by a `file:` URL, so no file name is read as an option, a protocol or a
+command.
 """
 from __future__ import annotations
 

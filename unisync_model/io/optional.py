@@ -15,6 +15,7 @@ EXTRAS = {
     "facexlib": ("parsing", "the facexlib parsing backend"),
     "transformers": ("hubert", "the hubert stage"),
     "python_speech_features": ("syncnet", "the original SyncNet's MFCC input"),
+    "scenedetect": ("syncnet", "syncnet_python's face-track protocol (its shots)"),
     "skimage": ("demo", "the demo corpus (its face photo)"),
 }
 

@@ -45,6 +45,7 @@ EMBED_DIM = 1024
 CROP_SIZE = 224
 CROP_SCALE = 0.4  # syncnet_python's run_pipeline --crop_scale
 CROP_FILL = 110  # the grey syncnet_python pads frames with
+RUN_WINDOWS = 200  # windows embedded per run of crops (memory: RUN_WINDOWS + 4 crops of 150 kB a track)
 BOX_MEDFILT = 13  # syncnet_python smooths box size and centre with a 13-frame median filter
 MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps
 MFCC_WINDOW = WINDOW_FRAMES * MFCC_PER_FRAME  # 20
@@ -301,14 +302,43 @@ class SyncNetExpert:
         track's cut audio), both trimmed to syncnet_python's window count. A list of
         {"segment": (a, b), "visual": n × 1024, "audio": n × 1024} for syncnet_lse."""
         from unisync_model.io.track_array import segments_of
+        return self.embed_tracks(path, [(a, track[a:b, :4]) for a, b in segments_of(track)], samples)
 
-        crops = crop_faces(path, track)
+    def embed_tracks(self, path: str | Path, tracks: list[tuple[int, np.ndarray]], samples: np.ndarray) -> list[dict]:
+        """embed_clip for face tracks given as (first frame, T × 4 boxes), which may overlap in time (two
+        faces): one decode for all of them, each frame's crops cut as it passes and embedded RUN_WINDOWS
+        windows at a time (memory: that many crops a track, not the video's). Boxes are median-filtered
+        per track (syncnet_boxes). Tracks too short for a window are left out of the list."""
+        from unisync_model.io.media import probe, video_frames
+
+        samples = np.asarray(samples)
+        plans = []
+        for first, boxes in tracks:
+            piece = samples[first * SAMPLES_PER_FRAME:(first + len(boxes)) * SAMPLES_PER_FRAME]
+            n = window_count(len(boxes), len(piece))
+            if n > 0:
+                plans.append({"first": first, "stop": first + len(boxes), "n": n, "piece": piece,
+                              "dets": syncnet_boxes(boxes), "frames": [], "parts": [], "seen": 0})
+        last = max((p["first"] + p["n"] + WINDOW_FRAMES - 1 for p in plans), default=0)
+        if plans:
+            for t, frame in zip(range(last), video_frames(path, info=probe(path))):
+                for p in plans:
+                    k = t - p["first"]
+                    if 0 <= k < p["n"] + WINDOW_FRAMES - 1:
+                        self._push_crop(p, syncnet_crop(frame, *p["dets"][k]), end=k == p["n"] + WINDOW_FRAMES - 2)
         result = []
-        for start, stop in segments_of(track):
-            piece = np.asarray(samples)[start * SAMPLES_PER_FRAME:stop * SAMPLES_PER_FRAME]
-            n = window_count(stop - start, len(piece))
-            if n == 0:
-                continue
-            visual = self.embed_visual(crops[start:start + n + WINDOW_FRAMES - 1])
-            result.append({"segment": (start, stop), "visual": visual, "audio": self.embed_audio(piece, n)})
+        for p in plans:
+            if p["seen"] != p["n"] + WINDOW_FRAMES - 1:
+                raise ValueError(f"{path}: the video ends at a frame before its face track's last window")
+            result.append({"segment": (p["first"], p["stop"]), "visual": torch.cat(p["parts"]),
+                           "audio": self.embed_audio(p["piece"], p["n"])})
         return result
+
+    def _push_crop(self, plan: dict, crop: np.ndarray, end: bool) -> None:
+        """One more crop of a track: a run of RUN_WINDOWS windows (their frames: 4 more) is embedded
+        when full and at the track's end; consecutive runs share 4 frames."""
+        plan["frames"].append(crop)
+        plan["seen"] += 1
+        if len(plan["frames"]) == RUN_WINDOWS + WINDOW_FRAMES - 1 or (end and len(plan["frames"]) >= WINDOW_FRAMES):
+            plan["parts"].append(self.embed_visual(np.stack(plan["frames"])))
+            plan["frames"] = plan["frames"][-(WINDOW_FRAMES - 1):]

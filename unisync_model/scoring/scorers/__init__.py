@@ -101,8 +101,8 @@ def make_scorer(name: str, model: str | Path | None = None, training_free: Train
                 protocol: str = "default", jpeg: bool | None = None) -> Scorer:
     """A scorer by name: "training-free" (no model), "unisync" (model: a checkpoint), "syncnet"
     (model: the weights file or its name; default syncnet_v2.model through the resolver). `protocol`
-    "syncnet_python" (syncnet only): syncnet_python's whole-frame protocol, its frames through JPEG
-    unless `jpeg` is False (None: the protocol's default, True)."""
+    "syncnet_python" (syncnet only): syncnet_python's protocols (scorers/syncnet_python.py), the whole-frame
+    one's frames through JPEG unless `jpeg` is False (None: the protocol's default, True)."""
     stages = stages or StageSettings()
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
@@ -111,7 +111,7 @@ def make_scorer(name: str, model: str | Path | None = None, training_free: Train
             raise ValueError(f"--protocol syncnet_python is syncnet_python's own SyncNet protocol: it needs "
                              f"--scorer syncnet (got --scorer {name})")
         from unisync_model.scoring.scorers.syncnet_python import SyncNetPythonScorer
-        return SyncNetPythonScorer(model, device, jpeg=True if jpeg is None else jpeg)
+        return SyncNetPythonScorer(model, device, jpeg=True if jpeg is None else jpeg, tracks=stages.tracks)
     if jpeg is not None:
         raise ValueError("--jpeg/--no-jpeg choose how --protocol syncnet_python reads the frames; "
                          "the default protocol has no JPEG step")

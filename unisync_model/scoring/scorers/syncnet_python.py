@@ -1,14 +1,19 @@
-"""syncnet_python's whole-frame protocol (`unisync score --scorer syncnet --protocol syncnet_python`):
-its `demo_syncnet.py` → `SyncNetInstance.evaluate`, the path behind the LSE-D / LSE-C that papers report
-on videos that are already 224 × 224 face crops. No face detection: every frame is the crop, one
-segment covers the clip.
+"""syncnet_python's protocols (`unisync score --scorer syncnet --protocol syncnet_python`), the paths
+behind the LSE-D / LSE-C that papers report:
 
-As syncnet_python: ffmpeg writes the frames as JPEG (`-threads 1 -f image2 %06d.jpg`, ffmpeg's default
-quality) and the audio as a 16 kHz mono int16 wav (`-async 1 -ac 1 -vn -acodec pcm_s16le -ar 16000`);
-cv2.imread reads the frames in sorted order (BGR, unresized), scipy the wav; MFCC, windows
-(min(T, ⌊samples / 640⌋) − 5) and the distance curve as `model/syncnet.py` and `model/lse.py`. With
-`jpeg=False` the frames come straight from the decoder instead (no JPEG loss; not syncnet_python's
-numbers). Checked against syncnet_python's own output: docs/syncnet_and_lse.md#protocols.
+- **whole frame** (its `demo_syncnet.py` → `SyncNetInstance.evaluate`) for videos that are already
+  224 × 224 face crops at 25 fps: no face detection, every frame is the crop, one segment covers the
+  clip. As syncnet_python: ffmpeg writes the frames as JPEG (`-threads 1 -f image2 %06d.jpg`, ffmpeg's
+  default quality) and the audio as a 16 kHz mono int16 wav (`-async 1 -ac 1 -vn -acodec pcm_s16le -ar
+  16000`); cv2.imread reads the frames in sorted order (BGR, unresized), scipy the wav; MFCC, windows
+  (min(T, ⌊samples / 640⌋) − 5) and the distance curve as `model/syncnet.py` and `model/lse.py`. With
+  `jpeg=False` the frames come straight from the decoder instead (no JPEG loss; not syncnet_python's
+  numbers). Checked against syncnet_python's own output: docs/syncnet_and_lse.md#protocols.
+- **face tracks** (its `run_pipeline.py` then `run_syncnet.py`) for every other video: shots by
+  PySceneDetect, faces on every frame, its tracking rules (extract/pipeline_tracks.py: tracks of more
+  than 100 faces, faces above 100 px), crop scale 0.4 with its 13-frame median filter, each track scored
+  on its own with its own cut of the wav; the video's numbers pool the tracks' windows, and the
+  track_mean_* columns give LatentSync's mean over tracks.
 """
 from __future__ import annotations
 
@@ -18,21 +23,23 @@ from pathlib import Path
 
 import numpy as np
 
+from unisync_model.io.frames import decoded_frames
 from unisync_model.io.media import MediaError, VideoInfo, file_url, probe, run, video_frames
 from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
 from unisync_model.scoring.scorers import ClipData, NoScore, SegmentEmbeddings
 from unisync_model.scoring.scorers.syncnet import SyncNetScorer
-from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES
+from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES, TracksSettings
 
 VISUAL = "syncnet_python_visual"  # clip.arrays: the (T − 4) × 1024 visual embeddings of the whole frames
+TRACKS = "syncnet_python_tracks"  # clip.arrays: the face tracks' embeddings (model/syncnet.embed_tracks)
+TRACK_SPANS = "syncnet_python_track_spans"  # clip.arrays: each face track's [start, stop) frames
 SIDE = 224  # SyncNet's input (model/syncnet.CROP_SIZE; that module imports torch, this one not yet)
 RUN_WINDOWS = 200  # windows embedded per run of frames read (memory: RUN_WINDOWS + 4 frames of 150 kB)
 
 
 def size_reason(width: int, height: int) -> str:
-    return (f"the syncnet_python whole-frame protocol needs {SIDE} × {SIDE} face crops (this video is "
-            f"{width} × {height}); score it with the default protocol (--protocol default), which tracks "
-            f"the face and crops it")
+    return (f"a {width} × {height} frame: the whole-frame protocol needs every frame at {SIDE} × {SIDE} "
+            f"(the video's header said so)")
 
 
 def syncnet_python_audio(path: str | Path, folder: str | Path, stream: int | None = None) -> np.ndarray:
@@ -79,33 +86,32 @@ class SyncNetPythonScorer(SyncNetScorer):
     needs_video = True
     tracks_faces = False  # videos.VideoLoader tracks no face: `prepare` gives the clip its whole-frame track
 
-    def __init__(self, weights: str | Path | None = None, device=None, jpeg: bool = True):
+    def __init__(self, weights: str | Path | None = None, device=None, jpeg: bool = True,
+                 tracks: TracksSettings | None = None):
         from unisync_model.model.syncnet import SYNCNET_FILE
         super().__init__(weights, device)
         self.jpeg = jpeg
+        self.tracks = tracks or TracksSettings()  # the face detector of the face-track protocol
         frames = ("JPEG frames as syncnet_python extracts them" if jpeg
                   else "frames straight from the decoder, no JPEG round trip")
         self.description = (f"SyncNet ({Path(str(weights or SYNCNET_FILE)).name}, syncnet_python's) with "
-                            f"syncnet_python's whole-frame protocol (demo_syncnet.py: the {SIDE} × {SIDE} frame is "
-                            f"the face, {frames}): Euclidean distance of its embeddings, the LSE-D / LSE-C of "
-                            f"talking-face papers")
+                            f"syncnet_python's protocols (224 × 224 videos: demo_syncnet.py, the frame is the face, "
+                            f"{frames}; others: run_pipeline.py's face tracks, each scored on its own): Euclidean "
+                            f"distance of its embeddings, the LSE-D / LSE-C of talking-face papers")
 
     def prepare(self, clip: ClipData) -> None:
         """The whole frames' visual embeddings (clip.arrays[VISUAL]), the whole-frame track, and
         syncnet_python's wav as clip.samples (int16 / 32768, exact); once per clip (a copy whose
         audio was shifted keeps its samples)."""
-        if VISUAL in clip.arrays:
+        if VISUAL in clip.arrays or TRACKS in clip.arrays:
             return
         if not clip.path:
             raise NoScore("the syncnet_python protocol needs the video file")
         try:
             info = probe(clip.path)
-            if (info.width, info.height) != (SIDE, SIDE):
-                raise NoScore(size_reason(info.width, info.height))
-            if abs(info.fps - FPS) > 0.01:
-                raise NoScore(f"the syncnet_python whole-frame protocol reads the stored frames, so it needs "
-                              f"{FPS:g} fps video (this one is {info.fps:g} fps); convert it or use the default "
-                              f"protocol (--protocol default)")
+            if (info.width, info.height) != (SIDE, SIDE) or abs(info.fps - FPS) > 0.01:
+                self._prepare_tracks(clip, info)
+                return
             with tempfile.TemporaryDirectory(prefix="unisync-syncnet_python-") as folder:
                 samples = syncnet_python_audio(clip.path, folder, clip.audio_stream)
                 frames = jpeg_frames(clip.path, folder, info) if self.jpeg else video_frames(clip.path, info=info)
@@ -115,6 +121,29 @@ class SyncNetPythonScorer(SyncNetScorer):
         clip.samples = samples.astype(np.float32) / np.float32(32768)
         clip.track = whole_frame_track(count, info.width, info.height)
         clip.arrays[VISUAL] = visual
+
+    def _prepare_tracks(self, clip: ClipData, info: VideoInfo) -> None:
+        """run_pipeline.py's face tracks (extract/pipeline_tracks.py) and each one's embeddings
+        (clip.arrays[TRACKS]: model/syncnet.embed_tracks's list), syncnet_python's wav as the samples."""
+        from unisync_model.extract.faces import YuNetDetector, detect_size
+        from unisync_model.extract.pipeline_tracks import MIN_FACE_SIZE, MIN_TRACK, pipeline_tracks, shots
+
+        detector, size = YuNetDetector(self.tracks), detect_size(info.width, info.height, self.tracks.detect_width)
+        scale = np.array([info.width / size[0], info.height / size[1]] * 2, np.float32)
+        faces = [detector(frame.small_bgr(*size))[:, :4] * scale for frame in decoded_frames(clip.path, info)]
+        found = pipeline_tracks(faces, shots(clip.path, len(faces)))
+        if not found:
+            raise NoScore(f"no face track as syncnet_python's run_pipeline.py keeps them (a shot of at least "
+                          f"{MIN_TRACK} frames, a face on more than {MIN_TRACK} of them, {MIN_FACE_SIZE} px or "
+                          f"larger); the default protocol scores shorter tracks")
+        with tempfile.TemporaryDirectory(prefix="unisync-syncnet_python-") as folder:
+            samples = syncnet_python_audio(clip.path, folder, clip.audio_stream)
+        clip.samples = samples.astype(np.float32) / np.float32(32768)
+        clip.arrays[TRACKS] = self.expert.embed_tracks(
+            clip.path, [(int(track.frames[0]), track.boxes) for track in found], clip.samples)
+        clip.arrays[TRACK_SPANS] = np.array([(track.frames[0], track.frames[-1] + 1) for track in found])
+        clip.track = whole_frame_track(len(faces), info.width, info.height)  # the frame count; no box drawn
+        clip.track[:, SEGMENT] = -1
 
     def embed_frames(self, frames: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
         """The visual embeddings of every 5-frame window of a stream of frames, (T − 4) × 1024, embedded
@@ -139,6 +168,18 @@ class SyncNetPythonScorer(SyncNetScorer):
         """One segment, the whole clip: syncnet_python's min(T, ⌊samples / 640⌋) − 5 windows."""
         from unisync_model.model.syncnet import window_count
         self.prepare(clip)
+        if TRACKS in clip.arrays:  # the face-track protocol: a segment per track, in their order
+            embedded = {tuple(r["segment"]): r for r in clip.arrays[TRACKS]}
+            out = []
+            for start, stop in clip.arrays[TRACK_SPANS]:
+                seg = SegmentEmbeddings(int(start), int(stop), first_frame=int(start))
+                if (start, stop) in embedded:
+                    seg.visual = np.asarray(embedded[(start, stop)]["visual"], np.float32)
+                    seg.audio = np.asarray(embedded[(start, stop)]["audio"], np.float32)
+                else:
+                    seg.reason = f"face track too short for SyncNet's window count ({stop - start} frames)"
+                out.append(seg)
+            return out
         seg = SegmentEmbeddings(0, clip.frames, first_frame=0)
         n = window_count(clip.frames, len(clip.samples))
         if n == 0:
