@@ -4,7 +4,8 @@ Runs the command itself (`unisync score <videos> --out-dir … --scorer training
 on two sets of real clips from ../shared/data/clips/real: the LRS2-sized ones (160 × 160) and all of
 them (160 × 160 to 1920 × 1080), with `--jobs 1` and with the default (one job per core). Speed =
 seconds of video scored / wall seconds of the command (Python start-up and imports included, as a
-user sees it); its CPU seconds (the command, its workers and their ffprobe children) give the rate per
+user sees it; three runs each, the median recorded); its CPU seconds (the command, its workers and
+their ffprobe children) give the rate per
 core. Then, in this process, the same scoring (one job) under cProfile says where the time goes.
 
 Target: at least 25× faster than real time with the training-free scorer, default settings, on all
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-profile", action="store_true", help="time the command only")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the median is recorded")
     args = parser.parse_args()
     videos = real_clip_videos()
     info = machine()
@@ -99,10 +101,11 @@ def main() -> None:
         for name, clips in sets.items():
             seconds = seconds_of(clips)
             for jobs in (1, None):
-                wall, cpu = run_command(clips, Path(tmp) / f"cli-{len(rows)}", jobs)
+                runs = sorted(run_command(clips, Path(tmp) / f"cli-{len(rows)}-{k}", jobs) for k in range(args.repeat))
+                wall, cpu = runs[len(runs) // 2]  # the median run by wall time
                 rows.append({"set": name, "jobs": jobs or f"{cores()} (default)", "videos": len(clips),
-                             "video s": seconds, "wall s": wall, "CPU s": cpu, "× real time": seconds / wall,
-                             "× real time per CPU s": seconds / cpu})
+                             "video s": seconds, "wall s": wall, "wall s, runs": " – ".join(f"{r[0]:.1f}" for r in runs),
+                             "CPU s": cpu, "× real time": seconds / wall, "× real time per CPU s": seconds / cpu})
                 print(table(rows[-1:]), flush=True)
             if not args.no_profile:
                 phases[name] = profile(clips, Path(tmp) / f"profile-{len(rows)}")
@@ -116,8 +119,10 @@ def main() -> None:
     where = "\n\n".join(f"Where the time goes ({name}, one job, in-process, cProfile; the rows are nested: "
                          f"decoding, images, histograms, detection and landmarks are parts of \"tracks and landmarks, "
                          f"all of it\"):\n\n{table(p, floatfmt='.2f')}" for name, p in phases.items())
-    body = (f"`unisync score VIDEOS --out-dir DIR --scorer training-free [--jobs N]` (no plots: the default), one "
-            f"command per row, timed from outside: video seconds / wall seconds; CPU s counts the command, its workers "
+    body = (f"`unisync score VIDEOS --out-dir DIR --scorer training-free [--jobs N]` (no plots: the default), "
+            f"{args.repeat} runs per row (the median by wall time; every run's wall time beside it: this machine's "
+            f"speed varies by ~10 % from run to run), timed from outside: video seconds / wall seconds; CPU s counts "
+            f"the command, its workers "
             f"and their ffprobe children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time on all real clips with "
             f"the default settings — {result}.\n\n{where}\n\n{NOTES}\n")
     write_section("score_speed", "(e) `unisync score` speed (training-free)", body, info)

@@ -132,3 +132,17 @@ def test_faces_under_100_px_get_the_reason(videos, scorer):
     result = score_video(videos["small"], scorer)
     assert not result.ok
     assert "run_pipeline.py keeps them" in result.reason and "100 px" in result.reason
+
+
+def test_a_copy_with_shifted_audio_embeds_its_own_audio(videos, scorer):
+    """The shift study's copies keep the tracks' visual embeddings and embed their own samples' audio."""
+    from unisync_model.scoring.scorers import ClipData
+    from unisync_model.scoring.shift_study import shift_samples, shifted_clip
+    clip = ClipData("one", str(videos["one"]))
+    scorer.prepare(clip)
+    moved = shifted_clip(clip, 5, scorer)
+    (seg,), (moved_seg,) = scorer.embed(clip), scorer.embed(moved)
+    np.testing.assert_array_equal(seg.visual, moved_seg.visual)
+    piece = shift_samples(clip.samples, 5)[seg.start * 640:seg.stop * 640]
+    np.testing.assert_allclose(moved_seg.audio, scorer.expert.embed_audio(piece, seg.windows).numpy(), rtol=1e-6)
+    assert not np.allclose(seg.audio, moved_seg.audio)

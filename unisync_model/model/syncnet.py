@@ -304,11 +304,13 @@ class SyncNetExpert:
         from unisync_model.io.track_array import segments_of
         return self.embed_tracks(path, [(a, track[a:b, :4]) for a, b in segments_of(track)], samples)
 
-    def embed_tracks(self, path: str | Path, tracks: list[tuple[int, np.ndarray]], samples: np.ndarray) -> list[dict]:
+    def embed_tracks(self, path: str | Path, tracks: list[tuple[int, np.ndarray]], samples: np.ndarray,
+                     with_audio: bool = True) -> list[dict]:
         """embed_clip for face tracks given as (first frame, T × 4 boxes), which may overlap in time (two
         faces): one decode for all of them, each frame's crops cut as it passes and embedded RUN_WINDOWS
         windows at a time (memory: that many crops a track, not the video's). Boxes are median-filtered
-        per track (syncnet_boxes). Tracks too short for a window are left out of the list."""
+        per track (syncnet_boxes). Tracks too short for a window are left out of the list; `with_audio`
+        False leaves out "audio" (a caller that embeds the audio later, from other samples)."""
         from unisync_model.io.media import probe, video_frames
 
         samples = np.asarray(samples)
@@ -330,8 +332,9 @@ class SyncNetExpert:
         for p in plans:
             if p["seen"] != p["n"] + WINDOW_FRAMES - 1:
                 raise ValueError(f"{path}: the video ends at a frame before its face track's last window")
-            result.append({"segment": (p["first"], p["stop"]), "visual": torch.cat(p["parts"]),
-                           "audio": self.embed_audio(p["piece"], p["n"])})
+            result.append({"segment": (p["first"], p["stop"]), "visual": torch.cat(p["parts"])})
+            if with_audio:
+                result[-1]["audio"] = self.embed_audio(p["piece"], p["n"])
         return result
 
     def _push_crop(self, plan: dict, crop: np.ndarray, end: bool) -> None:

@@ -25,14 +25,15 @@ import numpy as np
 
 from unisync_model.io.frames import decoded_frames
 from unisync_model.io.media import MediaError, VideoInfo, file_url, probe, run, video_frames
+from unisync_model.io.av_timing import SAMPLES_PER_FRAME
 from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
 from unisync_model.scoring.scorers import ClipData, NoScore, SegmentEmbeddings
 from unisync_model.scoring.scorers.syncnet import SyncNetScorer
 from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES, TracksSettings
 
 VISUAL = "syncnet_python_visual"  # clip.arrays: the (T − 4) × 1024 visual embeddings of the whole frames
-TRACKS = "syncnet_python_tracks"  # clip.arrays: the face tracks' embeddings (model/syncnet.embed_tracks)
-TRACK_SPANS = "syncnet_python_track_spans"  # clip.arrays: each face track's [start, stop) frames
+TRACKS = "syncnet_python_tracks"  # clip.arrays: the face tracks' visual embeddings, one track after another
+TRACK_SPANS = "syncnet_python_track_spans"  # clip.arrays: each face track's (start, stop, windows), in order
 SIDE = 224  # SyncNet's input (model/syncnet.CROP_SIZE; that module imports torch, this one not yet)
 RUN_WINDOWS = 200  # windows embedded per run of frames read (memory: RUN_WINDOWS + 4 frames of 150 kB)
 
@@ -100,9 +101,10 @@ class SyncNetPythonScorer(SyncNetScorer):
                             f"distance of its embeddings, the LSE-D / LSE-C of talking-face papers")
 
     def prepare(self, clip: ClipData) -> None:
-        """The whole frames' visual embeddings (clip.arrays[VISUAL]), the whole-frame track, and
-        syncnet_python's wav as clip.samples (int16 / 32768, exact); once per clip (a copy whose
-        audio was shifted keeps its samples)."""
+        """The visual embeddings (clip.arrays[VISUAL]: the whole frames'; or clip.arrays[TRACKS]: each face
+        track's), the clip's track (the whole frame's, or one without boxes that gives the frame count),
+        and syncnet_python's wav as clip.samples (int16 / 32768, exact); once per clip (a copy whose audio
+        was shifted keeps its samples: `embed` embeds the audio)."""
         if VISUAL in clip.arrays or TRACKS in clip.arrays:
             return
         if not clip.path:
@@ -127,6 +129,7 @@ class SyncNetPythonScorer(SyncNetScorer):
         (clip.arrays[TRACKS]: model/syncnet.embed_tracks's list), syncnet_python's wav as the samples."""
         from unisync_model.extract.faces import YuNetDetector, detect_size
         from unisync_model.extract.pipeline_tracks import MIN_FACE_SIZE, MIN_TRACK, pipeline_tracks, shots
+        from unisync_model.model.syncnet import EMBED_DIM
 
         detector, size = YuNetDetector(self.tracks), detect_size(info.width, info.height, self.tracks.detect_width)
         scale = np.array([info.width / size[0], info.height / size[1]] * 2, np.float32)
@@ -139,9 +142,13 @@ class SyncNetPythonScorer(SyncNetScorer):
         with tempfile.TemporaryDirectory(prefix="unisync-syncnet_python-") as folder:
             samples = syncnet_python_audio(clip.path, folder, clip.audio_stream)
         clip.samples = samples.astype(np.float32) / np.float32(32768)
-        clip.arrays[TRACKS] = self.expert.embed_tracks(
-            clip.path, [(int(track.frames[0]), track.boxes) for track in found], clip.samples)
-        clip.arrays[TRACK_SPANS] = np.array([(track.frames[0], track.frames[-1] + 1) for track in found])
+        embedded = self.expert.embed_tracks(clip.path, [(int(track.frames[0]), track.boxes) for track in found],
+                                            clip.samples, with_audio=False)
+        windows = {tuple(r["segment"]): np.asarray(r["visual"], np.float32) for r in embedded}
+        spans = [(int(track.frames[0]), int(track.frames[-1]) + 1) for track in found]
+        clip.arrays[TRACK_SPANS] = np.array([(a, b, len(windows.get((a, b), ()))) for a, b in spans], np.int64)
+        clip.arrays[TRACKS] = np.concatenate([windows.get(span, np.zeros((0, EMBED_DIM), np.float32))
+                                              for span in spans])
         clip.track = whole_frame_track(len(faces), info.width, info.height)  # the frame count; no box drawn
         clip.track[:, SEGMENT] = -1
 
@@ -168,14 +175,16 @@ class SyncNetPythonScorer(SyncNetScorer):
         """One segment, the whole clip: syncnet_python's min(T, ⌊samples / 640⌋) − 5 windows."""
         from unisync_model.model.syncnet import window_count
         self.prepare(clip)
-        if TRACKS in clip.arrays:  # the face-track protocol: a segment per track, in their order
-            embedded = {tuple(r["segment"]): r for r in clip.arrays[TRACKS]}
-            out = []
-            for start, stop in clip.arrays[TRACK_SPANS]:
-                seg = SegmentEmbeddings(int(start), int(stop), first_frame=int(start))
-                if (start, stop) in embedded:
-                    seg.visual = np.asarray(embedded[(start, stop)]["visual"], np.float32)
-                    seg.audio = np.asarray(embedded[(start, stop)]["audio"], np.float32)
+        if TRACKS in clip.arrays:  # the face-track protocol: a segment per track, its own cut of the audio
+            out, first = [], 0
+            for start, stop, windows in clip.arrays[TRACK_SPANS].tolist():
+                seg = SegmentEmbeddings(start, stop, first_frame=start)
+                visual, first = clip.arrays[TRACKS][first:first + windows], first + windows
+                piece = clip.samples[start * SAMPLES_PER_FRAME:stop * SAMPLES_PER_FRAME]
+                n = min(window_count(stop - start, len(piece)), windows)
+                if n > 0:
+                    seg.visual = visual[:n]
+                    seg.audio = self.expert.embed_audio(piece, n).numpy()
                 else:
                     seg.reason = f"face track too short for SyncNet's window count ({stop - start} frames)"
                 out.append(seg)
