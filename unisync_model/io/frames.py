@@ -112,6 +112,30 @@ def timeline_start(container, stream) -> int:
     return int(round(start / 1_000_000 / stream.time_base))
 
 
+def timeline_frames(container, stream, kind: str, nothing: str) -> Iterator:
+    """Every decoded frame of one stream (video or audio) of an open PyAV container, in order, its
+    timestamp moved onto the file's timeline (timeline_start). A packet the decoder rejects is skipped,
+    as ffmpeg does; when nothing decodes, MediaError: "<kind> decoding failed: <the decoder's error>",
+    or `nothing` when no packet failed either."""
+    import av
+
+    shift = timeline_start(container, stream)
+    decoded, failure = 0, None
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as err:  # a damaged packet
+            failure = err
+            continue
+        for frame in frames:
+            decoded += 1
+            if shift and frame.pts is not None:
+                frame.pts -= shift
+            yield frame
+    if decoded == 0:
+        raise MediaError(f"{kind} decoding failed: {failure}" if failure is not None else nothing)
+
+
 def decoded_frames(path: str | Path, info: VideoInfo | None = None, threads: int = 1) -> Iterator[DecodedFrame]:
     """The video's frames at 25 fps CFR from t = 0, the file's start (libavfilter's fps filter: frames
     duplicated or dropped by timestamp, a late start padded with the first frame), decoded on `threads`
@@ -134,7 +158,6 @@ def decoded_frames(path: str | Path, info: VideoInfo | None = None, threads: int
         source.link_to(resample)
         resample.link_to(sink)
         graph.configure()
-        shift = timeline_start(container, stream)
 
         def drain() -> Iterator[DecodedFrame]:
             while True:
@@ -143,21 +166,9 @@ def decoded_frames(path: str | Path, info: VideoInfo | None = None, threads: int
                 except (av.BlockingIOError, av.EOFError):
                     return
 
-        decoded, failure = 0, None
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as err:  # a damaged packet: skip it, as ffmpeg does
-                failure = err
-                continue
-            for frame in frames:
-                decoded += 1
-                if shift and frame.pts is not None:
-                    frame.pts -= shift
-                graph.vpush(frame)
-                yield from drain()
-        if decoded == 0:
-            raise MediaError(f"video decoding failed: {failure or 'no frame decoded'}")
+        for frame in timeline_frames(container, stream, "video", "video decoding failed: no frame decoded"):
+            graph.vpush(frame)
+            yield from drain()
         graph.vpush(None)
         yield from drain()
     except av.FFmpegError as err:

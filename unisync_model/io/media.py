@@ -21,9 +21,6 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from unisync_model.io.pcm import pcm16_to_float
-from unisync_model.settings import SAMPLE_RATE
-
 # the file names read as videos (a folder corpus, `unisync score FOLDER`)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts")
 PROBE_TIMEOUT = 60  # seconds; ffprobe reads headers only

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unisync_model.io.frames import timeline_start
+from unisync_model.io.frames import timeline_frames
 from unisync_model.io.media import MediaError, file_url
 from unisync_model.io.pcm import pcm16_to_float
 from unisync_model.settings import SAMPLE_RATE
@@ -41,7 +41,6 @@ def decoded_audio(path: str | Path, stream: int = 0) -> np.ndarray:
         for a, b in zip(chain, chain[1:]):
             a.link_to(b)
         graph.configure()
-        shift = timeline_start(container, source_stream)
         pieces: list[np.ndarray] = []
 
         def drain() -> None:
@@ -51,23 +50,9 @@ def decoded_audio(path: str | Path, stream: int = 0) -> np.ndarray:
                 except (av.BlockingIOError, av.EOFError):
                     return
 
-        decoded, failure = 0, None
-        for packet in container.demux(source_stream):
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as err:  # a damaged packet: skip it, as ffmpeg does
-                failure = err
-                continue
-            for frame in frames:
-                decoded += 1
-                if shift and frame.pts is not None:
-                    frame.pts -= shift
-                graph.push(frame)
-                drain()
-        if decoded == 0:
-            if failure is not None:
-                raise MediaError(f"audio decoding failed: {failure}")
-            raise MediaError("no audio samples")
+        for frame in timeline_frames(container, source_stream, "audio", "no audio samples"):
+            graph.push(frame)
+            drain()
         graph.push(None)
         drain()
     except av.FFmpegError as err:
