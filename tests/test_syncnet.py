@@ -246,3 +246,31 @@ def test_per_window_embeddings_of_a_real_clip(short_clip_track):
         assert torch.isfinite(segment["visual"]).all() and torch.isfinite(segment["audio"]).all()
         lse = syncnet_lse(segment["visual"], segment["audio"])  # feeds the LSE-D / LSE-C code as it is
         assert np.isfinite(lse.min_dist) and np.isfinite(lse.confidence) and -15 <= lse.offset <= 15
+
+
+def test_crops_streamed_with_the_tracks_give_embed_clips_windows(short_clip_track, yunet_weights):
+    """`unisync score --scorer syncnet` embeds the crops on the tracks' own decode (StreamedCrops): the
+    same windows as embed_clip's second decode, for every segment."""
+    from unisync_model.extract.faces import YuNetDetector
+    from unisync_model.extract.track_stream import stream_tracks
+    from unisync_model.io.media import audio_samples
+    from unisync_model.scoring.scorers import ClipData
+    from unisync_model.scoring.scorers.syncnet import SyncNetScorer, StreamedCrops
+    from unisync_model.settings import TracksSettings
+
+    path, track = short_clip_track
+    expert = SyncNetExpert(model=random_syncnet(3), device=CPU)
+    settings = TracksSettings(weights=str(yunet_weights))
+    reader = StreamedCrops(expert)
+    streamed = stream_tracks(path, YuNetDetector(settings), settings, on_frame=reader)
+    np.testing.assert_array_equal(streamed.track, track)
+    samples = audio_samples(path)
+    clip = ClipData("clip", str(path), track, samples, reader.arrays(streamed.kept, len(track)))
+    scorer = SyncNetScorer.__new__(SyncNetScorer)
+    scorer.expert = expert
+    got = scorer.embed(clip)
+    want = expert.embed_clip(path, track, samples)
+    assert [(s.start, s.stop) for s in got] == [w["segment"] for w in want]
+    for seg, ref in zip(got, want):
+        np.testing.assert_allclose(seg.visual, ref["visual"].numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(seg.audio, ref["audio"].numpy(), rtol=1e-5, atol=1e-6)
