@@ -25,18 +25,24 @@ def unisync(*args, cwd: Path) -> None:
 
 
 def timed_run(cmd: list[str], out: Path, cwd: Path) -> float:
-    """Run a stage to completion; the seconds from its <out>.tmp appearing to its end (its working time)."""
+    """Run a stage to completion; the seconds from its <out>.tmp appearing to its renaming to <out> (its
+    working time: the interpreter's exit after the rename is not part of it, or half of it could fall
+    after the file is final)."""
     tmp = out.with_name(out.name + ".tmp")
     process = subprocess.Popen(cmd, cwd=cwd, env=venv_env(), stderr=subprocess.PIPE, text=True)
-    appeared = None
+    appeared = finished = None
     while process.poll() is None:
+        now = time.monotonic()
         if appeared is None and tmp.exists():
-            appeared = time.monotonic()
+            appeared = now
+        if appeared is not None and finished is None and out.exists():
+            finished = now
         time.sleep(0.01)
     stderr = process.stderr.read()
     assert process.returncode == 0, stderr[-3000:]
     assert out.is_file() and not tmp.exists()
-    return time.monotonic() - (appeared or time.monotonic())
+    end = finished or time.monotonic()
+    return end - (appeared or end)
 
 
 def kill_halfway(cmd: list[str], out: Path, cwd: Path, working_seconds: float) -> bool:
@@ -51,6 +57,9 @@ def kill_halfway(cmd: list[str], out: Path, cwd: Path, working_seconds: float) -
         now = time.monotonic()
         if appeared is None and tmp.exists():
             appeared = now
+        if appeared is not None and out.exists():  # renamed already: only the interpreter's exit is left
+            process.wait()
+            return False
         if appeared is not None and now - appeared >= working_seconds / 2:
             process.send_signal(signal.SIGKILL)
             # it may have finished between the poll and the signal: then it was not killed
