@@ -63,6 +63,8 @@ def test_misses_beyond_the_search_are_counted():
                           base_confidence=0.1)]
     frame = study.trials_frame(trials)
     assert study.summary(frame)["frontal"]["misses_beyond_search"] == 1
+    assert study.summary(frame)["frontal"]["unshifted_within_tolerance"] == 0  # a base of −8: wrong if in sync
+    assert "unshifted: 0 of 1 answered within ±1 frame of 0** (0 within ±2)" in study.markdown_table(frame)
     assert "1 miss(es) expected an offset beyond ±15" in study.markdown_table(frame)
 
 
@@ -118,7 +120,9 @@ def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
     # two studies (the folds of a held-out run) merge into one table
     merged = study.read_trials([tmp_path / "trials.csv", tmp_path / "trials.csv"])
     assert study.summary(merged)["all"] == {"trials": 16, "hits": 8, "clips": 2, "clips_all_hit": 1,
-                                            "clips_unscored": 1, "misses_beyond_search": 0}
+                                            "clips_unscored": 1, "misses_beyond_search": 0,
+                                            "unshifted_within_tolerance": 1, "unshifted_within_2": 1}
+    assert "Frontal speaking clips, unshifted: 1 of 1 answered within ±1 frame of 0** (1 within ±2)" in table
     recategorised = study.read_trials([tmp_path / "trials.csv"], {"synthetic": "head turns"})
     assert set(recategorised["category"]) == {"head turns", study.UNKNOWN}
 

@@ -228,15 +228,21 @@ def beyond_search(trials: pd.DataFrame, vshift: int = VSHIFT) -> pd.Series:
 def summary(trials: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Hits over all trials and over frontal speaking clips: trials (scored or not), hits, clips,
     clips with every shift a hit, clips without a score, misses whose expected offset lies beyond
-    the ±15-frame search."""
+    the ±15-frame search; and the absolute check, the clips whose unshifted (base) offset is within
+    ±TOLERANCE and within ±2 frames of 0 — right answers for clips their sources publish in sync, as
+    the shared clips' frontal speaking ones are (a clip without a score is not counted)."""
     out = {}
     for name, part in (("all", trials), ("frontal", trials[trials["category"] == FRONTAL])):
-        per_clip = part.groupby("clip_id", sort=False).agg(hits=("hit", "sum"), n=("hit", "size"))
+        per_clip = part.groupby("clip_id", sort=False).agg(hits=("hit", "sum"), n=("hit", "size"),
+                                                          base=("base_offset", "first"))
         scored = part.loc[part["status"] == "ok", "clip_id"].nunique()
+        base = per_clip["base"].astype("Float64").abs()
         out[name] = {"trials": len(part), "hits": int(part["hit"].sum()), "clips": len(per_clip),
                      "clips_all_hit": int((per_clip["hits"] == per_clip["n"]).sum()),
                      "clips_unscored": len(per_clip) - scored,
-                     "misses_beyond_search": int((beyond_search(part) & ~part["hit"].astype(bool)).sum())}
+                     "misses_beyond_search": int((beyond_search(part) & ~part["hit"].astype(bool)).sum()),
+                     "unshifted_within_tolerance": int((base <= TOLERANCE).fillna(False).sum()),
+                     "unshifted_within_2": int((base <= 2).fillna(False).sum())}
     return out
 
 
@@ -288,6 +294,12 @@ def summary_lines(trials: pd.DataFrame) -> list[str]:
                         else "")
                      + (f"; {c['misses_beyond_search']} miss(es) expected an offset beyond ±{VSHIFT}"
                         if c["misses_beyond_search"] else "") + ".")
+        lines.append("")
+    c = s["frontal"]
+    if c["clips"]:
+        lines.append(f"**Frontal speaking clips, unshifted: {c['unshifted_within_tolerance']} of {c['clips']} answered "
+                     f"within ±{TOLERANCE} frame of 0** ({c['unshifted_within_2']} within ±2): the right answer when "
+                     f"their sources publish them in sync, as the shared clips' are.")
         lines.append("")
     return lines[:-1]
 
