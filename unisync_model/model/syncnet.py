@@ -320,28 +320,41 @@ class SyncNetExpert:
             n = window_count(len(boxes), len(piece))
             if n > 0:
                 plans.append({"first": first, "stop": first + len(boxes), "n": n, "piece": piece,
-                              "dets": syncnet_boxes(boxes), "frames": [], "parts": [], "seen": 0})
+                              "dets": syncnet_boxes(boxes), "run": self.new_run(), "visual": None})
         last = max((p["first"] + p["n"] + WINDOW_FRAMES - 1 for p in plans), default=0)
         if plans:
             for t, frame in zip(range(last), video_frames(path, info=probe(path))):
                 for p in plans:
                     k = t - p["first"]
                     if 0 <= k < p["n"] + WINDOW_FRAMES - 1:
-                        self._push_crop(p, syncnet_crop(frame, *p["dets"][k]), end=k == p["n"] + WINDOW_FRAMES - 2)
+                        self.add_crop(p["run"], syncnet_crop(frame, *p["dets"][k]))
+                        if k == p["n"] + WINDOW_FRAMES - 2:
+                            p["visual"] = self.end_run(p["run"])
         result = []
         for p in plans:
-            if p["seen"] != p["n"] + WINDOW_FRAMES - 1:
+            if p["visual"] is None:
                 raise ValueError(f"{path}: the video ends at a frame before its face track's last window")
-            result.append({"segment": (p["first"], p["stop"]), "visual": torch.cat(p["parts"])})
+            result.append({"segment": (p["first"], p["stop"]), "visual": p["visual"]})
             if with_audio:
                 result[-1]["audio"] = self.embed_audio(p["piece"], p["n"])
         return result
 
-    def _push_crop(self, plan: dict, crop: np.ndarray, end: bool) -> None:
-        """One more crop of a track: a run of RUN_WINDOWS windows (their frames: 4 more) is embedded
-        when full and at the track's end; consecutive runs share 4 frames."""
-        plan["frames"].append(crop)
-        plan["seen"] += 1
-        if len(plan["frames"]) == RUN_WINDOWS + WINDOW_FRAMES - 1 or (end and len(plan["frames"]) >= WINDOW_FRAMES):
-            plan["parts"].append(self.embed_visual(np.stack(plan["frames"])))
-            plan["frames"] = plan["frames"][-(WINDOW_FRAMES - 1):]
+    @staticmethod
+    def new_run() -> dict:
+        """A track's crops as they come (`add_crop`, then `end_run`)."""
+        return {"frames": [], "parts": []}
+
+    def add_crop(self, run: dict, crop: np.ndarray) -> None:
+        """One more crop of a track: a run of RUN_WINDOWS windows (their frames: 4 more) is embedded as
+        soon as it is full; consecutive runs share 4 frames."""
+        run["frames"].append(crop)
+        if len(run["frames"]) == RUN_WINDOWS + WINDOW_FRAMES - 1:
+            run["parts"].append(self.embed_visual(np.stack(run["frames"])))
+            run["frames"] = run["frames"][-(WINDOW_FRAMES - 1):]
+
+    def end_run(self, run: dict) -> torch.Tensor:
+        """The track's (T − 4) × 1024 window embeddings once its last crop is in."""
+        if len(run["frames"]) >= WINDOW_FRAMES:  # after a full run 4 crops stay: a window needs a new one
+            run["parts"].append(self.embed_visual(np.stack(run["frames"])))
+        run["frames"] = []
+        return torch.cat(run["parts"]) if run["parts"] else torch.zeros(0, EMBED_DIM)

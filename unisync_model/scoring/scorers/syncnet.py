@@ -37,7 +37,8 @@ class StreamedCrops:
         here = set()
         for track, box in boxes:
             here.add(id(track))
-            state = self.open.setdefault(id(track), {"waiting": [], "dets": [], "next": 0, "crops": [], "parts": []})
+            state = self.open.setdefault(id(track), {"waiting": [], "dets": [], "next": 0,
+                                                     "run": self.expert.new_run()})
             x1, y1, x2, y2 = (float(v) for v in box[:4])
             state["dets"].append((max(y2 - y1, x2 - x1) / 2, (x1 + x2) / 2, (y1 + y2) / 2))
             state["waiting"].append(frame)
@@ -46,7 +47,7 @@ class StreamedCrops:
             self._finish(key)
 
     def _crop(self, state: dict, ended: bool) -> None:
-        from unisync_model.model.syncnet import RUN_WINDOWS, syncnet_crop
+        from unisync_model.model.syncnet import syncnet_crop
         dets = np.asarray(state["dets"], np.float64)
         while state["waiting"] and (ended or state["next"] + MEDFILT_HALF < len(dets)):
             i = state["next"]
@@ -54,19 +55,14 @@ class StreamedCrops:
             lo, hi = max(0, i - MEDFILT_HALF), min(len(dets), i + MEDFILT_HALF + 1)
             window[lo - (i - MEDFILT_HALF):hi - (i - MEDFILT_HALF)] = dets[lo:hi]
             frame = state["waiting"].pop(0)
-            state["crops"].append(syncnet_crop(frame.bgr(frame.info.width, frame.info.height),
-                                               *np.median(window, axis=0)))
+            self.expert.add_crop(state["run"], syncnet_crop(frame.bgr(frame.info.width, frame.info.height),
+                                                            *np.median(window, axis=0)))
             state["next"] += 1
-            if len(state["crops"]) == RUN_WINDOWS + WINDOW_FRAMES - 1:
-                state["parts"].append(self.expert.embed_visual(np.stack(state["crops"])).numpy())
-                state["crops"] = state["crops"][-(WINDOW_FRAMES - 1):]
 
     def _finish(self, key: int) -> None:
         state = self.open.pop(key)
         self._crop(state, ended=True)
-        if len(state["crops"]) >= WINDOW_FRAMES:  # after a full run 4 crops stay: a window needs a new one
-            state["parts"].append(self.expert.embed_visual(np.stack(state["crops"])).numpy())
-        self.done[key] = np.concatenate(state["parts"]) if state["parts"] else np.zeros((0, 1024), np.float32)
+        self.done[key] = self.expert.end_run(state["run"]).numpy()
 
     def arrays(self, kept: list, n_frames: int) -> dict[str, np.ndarray]:
         for key in list(self.open):
@@ -121,6 +117,8 @@ class SyncNetScorer:
         return out
 
     def _embed_streamed(self, clip: ClipData) -> list[SegmentEmbeddings]:
+        """Segments from clip.arrays[VISUAL] / [SPANS] (StreamedCrops's, or the face-track protocol's),
+        each with its own cut of the audio: syncnet_python's window count."""
         from unisync_model.model.syncnet import window_count
         out, first = [], 0
         for start, stop, windows in clip.arrays[SPANS].tolist():

@@ -25,15 +25,13 @@ import numpy as np
 
 from unisync_model.io.frames import decoded_frames
 from unisync_model.io.media import MediaError, VideoInfo, file_url, probe, run, video_frames
-from unisync_model.io.av_timing import SAMPLES_PER_FRAME
 from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
 from unisync_model.scoring.scorers import ClipData, NoScore, SegmentEmbeddings
-from unisync_model.scoring.scorers.syncnet import SyncNetScorer
+from unisync_model.scoring.scorers.syncnet import SPANS, SyncNetScorer
+from unisync_model.scoring.scorers.syncnet import VISUAL as TRACKS_VISUAL
 from unisync_model.settings import FPS, SAMPLE_RATE, WINDOW_FRAMES, TracksSettings
 
 VISUAL = "syncnet_python_visual"  # clip.arrays: the (T − 4) × 1024 visual embeddings of the whole frames
-TRACKS = "syncnet_python_tracks"  # clip.arrays: the face tracks' visual embeddings, one track after another
-TRACK_SPANS = "syncnet_python_track_spans"  # clip.arrays: each face track's (start, stop, windows), in order
 SIDE = 224  # SyncNet's input (model/syncnet.CROP_SIZE; that module imports torch, this one not yet)
 RUN_WINDOWS = 200  # windows embedded per run of frames read (memory: RUN_WINDOWS + 4 frames of 150 kB)
 
@@ -101,11 +99,11 @@ class SyncNetPythonScorer(SyncNetScorer):
                             f"distance of its embeddings, the LSE-D / LSE-C of talking-face papers")
 
     def prepare(self, clip: ClipData) -> None:
-        """The visual embeddings (clip.arrays[VISUAL]: the whole frames'; or clip.arrays[TRACKS]: each face
+        """The visual embeddings (clip.arrays[VISUAL]: the whole frames'; or clip.arrays[TRACKS_VISUAL]: each face
         track's), the clip's track (the whole frame's, or one without boxes that gives the frame count),
         and syncnet_python's wav as clip.samples (int16 / 32768, exact); once per clip (a copy whose audio
         was shifted keeps its samples: `embed` embeds the audio)."""
-        if VISUAL in clip.arrays or TRACKS in clip.arrays:
+        if VISUAL in clip.arrays or TRACKS_VISUAL in clip.arrays:
             return
         if not clip.path:
             raise NoScore("the syncnet_python protocol needs the video file")
@@ -126,7 +124,8 @@ class SyncNetPythonScorer(SyncNetScorer):
 
     def _prepare_tracks(self, clip: ClipData, info: VideoInfo) -> None:
         """run_pipeline.py's face tracks (extract/pipeline_tracks.py) and each one's embeddings
-        (clip.arrays[TRACKS]: model/syncnet.embed_tracks's list), syncnet_python's wav as the samples."""
+        (clip.arrays[TRACKS_VISUAL] and [SPANS], as the syncnet scorer's StreamedCrops gives them), syncnet_python's
+        wav as the samples."""
         from unisync_model.extract.faces import YuNetDetector, detect_size
         from unisync_model.extract.pipeline_tracks import MIN_FACE_SIZE, MIN_TRACK, pipeline_tracks, shots
         from unisync_model.model.syncnet import EMBED_DIM
@@ -146,9 +145,9 @@ class SyncNetPythonScorer(SyncNetScorer):
                                             clip.samples, with_audio=False)
         windows = {tuple(r["segment"]): np.asarray(r["visual"], np.float32) for r in embedded}
         spans = [(int(track.frames[0]), int(track.frames[-1]) + 1) for track in found]
-        clip.arrays[TRACK_SPANS] = np.array([(a, b, len(windows.get((a, b), ()))) for a, b in spans], np.int64)
-        clip.arrays[TRACKS] = np.concatenate([windows.get(span, np.zeros((0, EMBED_DIM), np.float32))
-                                              for span in spans])
+        clip.arrays[SPANS] = np.array([(a, b, len(windows.get((a, b), ()))) for a, b in spans], np.int64)
+        clip.arrays[TRACKS_VISUAL] = np.concatenate([windows.get(span, np.zeros((0, EMBED_DIM), np.float32))
+                                                     for span in spans])
         clip.track = whole_frame_track(len(faces), info.width, info.height)  # the frame count; no box drawn
         clip.track[:, SEGMENT] = -1
 
@@ -175,20 +174,8 @@ class SyncNetPythonScorer(SyncNetScorer):
         """One segment, the whole clip: syncnet_python's min(T, ⌊samples / 640⌋) − 5 windows."""
         from unisync_model.model.syncnet import window_count
         self.prepare(clip)
-        if TRACKS in clip.arrays:  # the face-track protocol: a segment per track, its own cut of the audio
-            out, first = [], 0
-            for start, stop, windows in clip.arrays[TRACK_SPANS].tolist():
-                seg = SegmentEmbeddings(start, stop, first_frame=start)
-                visual, first = clip.arrays[TRACKS][first:first + windows], first + windows
-                piece = clip.samples[start * SAMPLES_PER_FRAME:stop * SAMPLES_PER_FRAME]
-                n = min(window_count(stop - start, len(piece)), windows)
-                if n > 0:
-                    seg.visual = visual[:n]
-                    seg.audio = self.expert.embed_audio(piece, n).numpy()
-                else:
-                    seg.reason = f"face track too short for SyncNet's window count ({stop - start} frames)"
-                out.append(seg)
-            return out
+        if TRACKS_VISUAL in clip.arrays:  # the face-track protocol: a segment per track, its own cut of the audio
+            return self._embed_streamed(clip)
         seg = SegmentEmbeddings(0, clip.frames, first_frame=0)
         n = window_count(clip.frames, len(clip.samples))
         if n == 0:
