@@ -146,7 +146,7 @@ costs 1.2 ms of CPU whatever the picture's size (it reads ~4 MB of its trees per
 1.1 ms on average (4 ms a 1080p H.264 frame, most of the 1080p clips' time) and YuNet 2.5 ms a search
 at 320 px (1.3 ms a frame searching every 2nd frame). Decoding and landmarks alone are ~20 s of CPU
 for these 8,465 frames, ~10 s of wall time on two cores: 25× leaves ~3.5 s for everything else.
-Measured and not made the default: faces searched every 10th frame gives 16.8× (20.2 s; 5th: 12.6×),
+Measured and not made the default: faces searched every 10th frame gives 16.8× (one run, 20.2 s; 5th: 12.6×),
 but the shift study does not choose it (docs/scorers.md: every 2nd frame 110 / 128, 4th 102, 5th
 107, 10th 109); skipping the decoder's loop filter saves 18 % of decoding (9.0 → 7.4 s) but changes
 every pixel the stages read, untested against the shift study."""
