@@ -123,3 +123,17 @@ def test_a_worker_that_dies_costs_its_video_a_reason_not_the_run(small_real_clip
     dead = next(r for r in results if "681100216" in r.clip_id)
     assert not dead.ok and dead.reason.startswith("error: BrokenProcessPool")
     assert all(r.ok or r.reason for r in results)  # every other video scored, or its reason (a race with the crash)
+
+
+def test_the_default_job_count_is_the_cores_and_one_when_the_model_is_on_a_gpu(monkeypatch):
+    """`unisync score` without --jobs: a video per core; one when the scorer's model runs on cuda, where
+    every worker would hold its own CUDA context and copy of the model."""
+    from types import SimpleNamespace
+
+    from unisync_model.scoring.scorers.training_free import TrainingFreeScorer
+    from unisync_model.scoring.videos import default_jobs
+    monkeypatch.setattr("unisync_model.io.device.available_cores", lambda: 7)
+    assert default_jobs(TrainingFreeScorer()) == 7  # no model
+    assert default_jobs(SimpleNamespace(device="cpu")) == 7  # unisync on the CPU
+    assert default_jobs(SimpleNamespace(device="cuda:0")) == 1  # unisync on a GPU
+    assert default_jobs(SimpleNamespace(expert=SimpleNamespace(device="cuda"))) == 1  # syncnet on a GPU

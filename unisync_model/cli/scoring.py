@@ -41,7 +41,8 @@ from unisync_model.cli import main, settings_option
               help="A PNG per scored video (the distance curve over offsets and the per-frame confidence).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Videos scored at once, each in its own process on one thread (default: the CPU cores this "
-                   "process may use). The results and their order are those of --jobs 1.")
+                   "process may use; 1 when the scorer's model runs on a GPU). The results and their order are "
+                   "those of --jobs 1.")
 @click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Score a shard of a corpus from its extraction shards instead of PATHS (with --shard, --shards-dir).")
 @click.option("--shard", default=None)
@@ -54,12 +55,11 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
 
     Prints one tab-separated line per video to stdout as it is scored (path, AV offset, min dist,
     confidence, scorer; or `no score: <reason>`), then a summary line; logs and progress go to stderr."""
-    from unisync_model.io.device import available_cores
     from unisync_model.io.progress import write_line
     from unisync_model.scoring.outputs import summary_line, write_outputs
     from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
     from unisync_model.scoring.shard_route import score_shard
-    from unisync_model.scoring.videos import score_videos
+    from unisync_model.scoring.videos import default_jobs, score_videos
     if bool(paths) == bool(manifest_path):
         raise click.UsageError("give either PATHS or --manifest with --shard and --shards-dir")
     if manifest_path and not (shard and shards_dir):
@@ -86,7 +86,7 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
             write_line(result.line())
     else:
         results = score_videos(paths, scorer, settings, on_result=lambda result: write_line(result.line()),
-                               jobs=jobs or available_cores(), plot_dir=out_dir if plots else None)
+                               jobs=jobs or default_jobs(scorer), plot_dir=out_dir if plots else None)
     counts = write_outputs(results, out_dir, scorer, plots)
     click.echo(summary_line(counts, out_dir))
     if counts["missing"]:

@@ -132,6 +132,15 @@ def score_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSet
         bar.close()
 
 
+def default_jobs(scorer: Scorer) -> int:
+    """`unisync score`'s default --jobs: a video per CPU core this process may use; one when the scorer's
+    model runs on a GPU, whose batches are the parallelism there (a worker each would hold its own CUDA
+    context and copy of the model)."""
+    from unisync_model.io.device import available_cores
+    device = getattr(scorer, "device", None) or getattr(getattr(scorer, "expert", None), "device", None)
+    return 1 if str(device).startswith("cuda") else available_cores()
+
+
 def _score_and_plot(path: str | Path, clip_id: str, scorer: Scorer, settings: ScoreSettings, loader: VideoLoader,
                     plot_dir: str | Path | None) -> VideoScore:
     result = score_video(path, scorer, settings, clip_id, loader)
