@@ -10,7 +10,12 @@ import pytest
 import torch
 from helpers import SMALL_REAL_CLIPS, TEST_CLIPS
 
-from unisync_model.extract.pipeline_tracks import MIN_TRACK, iou, pipeline_tracks, shots, track_shot
+from unisync_model.extract.faces import iou as iou_rows
+from unisync_model.extract.pipeline_tracks import MIN_TRACK, pipeline_tracks, shots, track_shot
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(iou_rows(a, b[None])[0])
 
 
 def box(x: float, y: float, side: float = 150.0) -> np.ndarray:

@@ -12,6 +12,7 @@ or earlier tracks of a similar size (the same person in another shot) are kept t
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import cv2
@@ -198,14 +199,13 @@ def smoothed_boxes(track: FaceTrack, frames: np.ndarray, smooth_frames: int, las
     whenever it is computed (and only those detections are read: a long track costs no more a call)."""
     frames = np.asarray(frames)
     offsets = smoothing_offsets(smooth_frames)
-    seen_all = np.asarray(track.frames)
-    first, last = int(seen_all[0]), int(seen_all[-1] if last is None else last)
+    first, last = int(track.frames[0]), int(track.frames[-1] if last is None else last)
     if len(frames) == 0:
         return np.zeros((0, 15))
-    lo = np.searchsorted(seen_all, frames.min() + offsets[0], side="right") - 1
-    hi = np.searchsorted(seen_all, frames.max() + offsets[-1], side="left") + 1
-    lo, hi = max(0, lo), min(len(seen_all), hi + 1)
-    seen = seen_all[lo:hi]
+    # the detections around the frames asked for, found by bisection in the track's own list
+    lo = max(0, bisect.bisect_right(track.frames, int(frames.min()) + offsets[0]) - 1)
+    hi = min(len(track.frames), bisect.bisect_left(track.frames, int(frames.max()) + offsets[-1]) + 2)
+    seen = np.asarray(track.frames[lo:hi])
     values = np.stack(track.faces[lo:hi]).astype(np.float64)
     out = interpolated_rows(frames, seen, values)
     if len(offsets) > 1:

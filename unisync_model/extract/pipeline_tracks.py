@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unisync_model.extract.faces import iou
 from unisync_model.io.optional import require
 from unisync_model.settings import FPS
 
@@ -31,13 +32,6 @@ MIN_FACE_SIZE = 100  # --min_face_size: pixels, the mean box width or height (th
 class PipelineTrack:
     frames: np.ndarray  # every 25 fps frame from the track's first face to its last
     boxes: np.ndarray  # len(frames) × 4 (x1, y1, x2, y2), linearly interpolated between its faces
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes, as run_pipeline.py computes it."""
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def track_shot(faces: list[list[np.ndarray]], first_frame: int = 0, min_track: int = MIN_TRACK,
@@ -56,7 +50,7 @@ def track_shot(faces: list[list[np.ndarray]], first_frame: int = 0, min_track: i
                     track.append((k, face))
                     del frame_faces[i]
                 elif k - track[-1][0] <= NUM_FAILED_DET:
-                    if iou(face, track[-1][1]) > IOU_THRESHOLD:
+                    if iou(face, track[-1][1][None])[0] > IOU_THRESHOLD:  # run_pipeline's IoU
                         track.append((k, face))
                         del frame_faces[i]
                 else:

@@ -48,12 +48,12 @@ class StreamedCrops:
 
     def _crop(self, state: dict, ended: bool) -> None:
         from unisync_model.model.syncnet import syncnet_crop
-        dets = np.asarray(state["dets"], np.float64)
+        dets = state["dets"]
         while state["waiting"] and (ended or state["next"] + MEDFILT_HALF < len(dets)):
             i = state["next"]
             window = np.zeros((2 * MEDFILT_HALF + 1, 3))  # zeros beyond the track, as scipy's medfilt
             lo, hi = max(0, i - MEDFILT_HALF), min(len(dets), i + MEDFILT_HALF + 1)
-            window[lo - (i - MEDFILT_HALF):hi - (i - MEDFILT_HALF)] = dets[lo:hi]
+            window[lo - (i - MEDFILT_HALF):hi - (i - MEDFILT_HALF)] = dets[lo:hi]  # 13 boxes, not the whole track
             frame = state["waiting"].pop(0)
             self.expert.add_crop(state["run"], syncnet_crop(frame.bgr(frame.info.width, frame.info.height),
                                                             *np.median(window, axis=0)))
