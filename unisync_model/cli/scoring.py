@@ -28,8 +28,8 @@ from unisync_model.cli import main, settings_option
               help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
 @click.option("--protocol", type=click.Choice(["default", "syncnet_python"]), default="default", show_default=True,
               help="syncnet only. default: our YuNet face tracks, every face segment cropped and pooled; "
-                   "syncnet_python: its demo_syncnet.py, the whole frame of a video that is already a 224 x 224 "
-                   "face crop (the LSE-D / LSE-C of papers).")
+                   "syncnet_python: syncnet_python's own (the LSE-D / LSE-C of papers): demo_syncnet.py's whole "
+                   "frame for a 224 x 224, 25 fps face crop, else run_pipeline.py's face tracks, each on its own.")
 @click.option("--jpeg/--no-jpeg", default=None,
               help="--protocol syncnet_python: read the frames through ffmpeg's JPEGs as syncnet_python does "
                    "(default, its exact numbers) or straight from the decoder.")

@@ -142,4 +142,3 @@ class TrainingFreeScorer:
             seg.visual, seg.audio = visual, audio
             out.append(seg)
         return out
-
