@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import ROOT, SHARED, venv_env
-from test_score import synthetic_clip
+from test_score import SYNTHETIC, synthetic_clip
 
 from unisync_model.scoring import shift_study as study
 from unisync_model.scoring.scorers import ClipData
@@ -35,7 +35,7 @@ def test_shift_samples_moves_by_whole_frames_and_keeps_the_length():
 @pytest.mark.parametrize("delay", [0, 3])
 def test_in_memory_shift_moves_the_offset_by_exactly_minus_k(delay):
     """A synthetic clip whose audio already lags by `delay`: base −delay, then base − k for each k."""
-    scorer = TrainingFreeScorer()
+    scorer = TrainingFreeScorer(SYNTHETIC)
     trials = study.study_clip(synthetic_clip(delay), scorer, (-10, -5, 5, 10), category=study.FRONTAL)
     assert [t.shift_frames for t in trials] == [-10, -5, 5, 10]
     assert all(t.base_offset == -delay for t in trials)
@@ -48,7 +48,7 @@ def test_a_wrong_move_is_a_miss(monkeypatch):
     """The hit test is not vacuous: audio moved by k + 3 instead of k gives misses 3 frames off."""
     real_shift = study.shift_samples
     monkeypatch.setattr(study, "shift_samples", lambda samples, k: real_shift(samples, k + 3))
-    trials = study.study_clip(synthetic_clip(0), TrainingFreeScorer(), (-5, 5))
+    trials = study.study_clip(synthetic_clip(0), TrainingFreeScorer(SYNTHETIC), (-5, 5))
     assert [t.offset for t in trials] == [2, -8] and [t.error for t in trials] == [-3, -3]
     assert not any(t.hit for t in trials)
     table = study.markdown_table(study.trials_frame(trials))
@@ -64,8 +64,17 @@ def test_misses_beyond_the_search_are_counted():
     frame = study.trials_frame(trials)
     assert study.summary(frame)["frontal"]["misses_beyond_search"] == 1
     assert study.summary(frame)["frontal"]["unshifted_within_tolerance"] == 0  # a base of −8: wrong if in sync
-    assert "unshifted: 0 of 1 answered within ±1 frame of 0** (0 within ±2)" in study.markdown_table(frame)
+    assert ('unshifted: 0 of 1 answered within ±1 frame of 0** (0 within ±2; 0 answered "in sync", not "uncertain")'
+            in study.markdown_table(frame))
     assert "1 miss(es) expected an offset beyond ±15" in study.markdown_table(frame)
+
+
+def test_an_uncertain_unshifted_answer_is_not_counted_in_sync():
+    trials = [study.Trial(c, c, study.FRONTAL, "s", 5, base_offset=0, offset=-5, expected=-5, error=0, hit=True,
+                          base_confidence=conf, base_verdict=verdict)
+              for c, conf, verdict in (("a", 0.1, "uncertain"), ("b", 0.3, "in sync"))]
+    counts = study.summary(study.trials_frame(trials))["frontal"]
+    assert counts["unshifted_within_tolerance"] == 2 and counts["unshifted_in_sync"] == 1
 
 
 def test_categories_from_the_notes():
@@ -99,7 +108,7 @@ def test_the_shared_clips_have_twenty_frontal_speaking_clips():
 
 
 def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
-    scorer = TrainingFreeScorer()
+    scorer = TrainingFreeScorer(SYNTHETIC)
     trials = study.study_clip(synthetic_clip(0), scorer, study.SHIFTS, category=study.FRONTAL)
     short = synthetic_clip(0, frames=12)
     short.clip_id = "short"
@@ -121,8 +130,10 @@ def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
     merged = study.read_trials([tmp_path / "trials.csv", tmp_path / "trials.csv"])
     assert study.summary(merged)["all"] == {"trials": 16, "hits": 8, "clips": 2, "clips_all_hit": 1,
                                             "clips_unscored": 1, "misses_beyond_search": 0,
-                                            "unshifted_within_tolerance": 1, "unshifted_within_2": 1}
-    assert "Frontal speaking clips, unshifted: 1 of 1 answered within ±1 frame of 0** (1 within ±2)" in table
+                                            "unshifted_within_tolerance": 1, "unshifted_within_2": 1,
+                                            "unshifted_in_sync": 1}
+    assert ('Frontal speaking clips, unshifted: 1 of 1 answered within ±1 frame of 0** (1 within ±2; 1 answered '
+            '"in sync", not "uncertain")' in table)
     recategorised = study.read_trials([tmp_path / "trials.csv"], {"synthetic": "head turns"})
     assert set(recategorised["category"]) == {"head turns", study.UNKNOWN}
 

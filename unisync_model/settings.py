@@ -165,6 +165,11 @@ class TrainingFreeSettings:
     speech_band: tuple[float, float] = (300.0, 3000.0)  # Hz, the audio band whose energy is followed
     modulation_band: tuple[float, float] = (2.0, 8.0)  # Hz at 25 fps: both signals keep the syllable rate
     silence_dbfs: float = -55.0  # audio windows whose every frame is quieter carry no information
+    speech_gate: bool = True  # windows without speech (silero-vad) count as silent: they vote for no shift
+    speech_probability: float = 0.5  # silero-vad's probability above which a frame is speech (its default)
+    min_speech_share: float = 0.5  # a window counts as speech when at least this share of its frames is
+    lead_frames: int = 1  # the mouth moves this many frames before the sound it makes: compared that much later
+    uncertain_below: float = 0.18  # a confidence below this answers "uncertain" (chosen: docs/scorers.md)
 
 
 @dataclass(frozen=True)

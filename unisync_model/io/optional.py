@@ -17,6 +17,8 @@ EXTRAS = {
     "python_speech_features": ("syncnet", "the original SyncNet's MFCC input"),
     "scenedetect": ("syncnet", "syncnet_python's face-track protocol (its shots)"),
     "skimage": ("demo", "the demo corpus (its face photo)"),
+    "silero_vad": ("vad", "speech gating (silero-vad's model)"),
+    "onnxruntime": ("vad", "speech gating (runs silero-vad's model)"),
 }
 
 

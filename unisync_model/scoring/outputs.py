@@ -47,6 +47,7 @@ VIDEO_COLUMNS = [
     "offset_ms",  # the same in milliseconds (40 ms per frame)
     "confidence",  # LSE-C: median − minimum of the pooled distance curve
     "min_dist",  # LSE-D: the minimum of the pooled distance curve
+    "verdict",  # in sync (|offset| ≤ 1 frame), out of sync, uncertain (confidence under the threshold), no score
     # LatentSync's per-video numbers (its eval_syncnet_acc: the mean over the video's face tracks of each
     # track's own offset / confidence / min dist), beside ours (one curve pooled over every segment's windows)
     "track_mean_offset", "track_mean_confidence", "track_mean_min_dist",
@@ -54,6 +55,7 @@ VIDEO_COLUMNS = [
     "segments_scored",  # of those, with a score
     "windows",  # windows pooled into the curve
     "frames",  # 25 fps frames of the video (0 when it was not decoded)
+    "speech_share",  # share of the face segments' frames with speech (empty when the scorer does not measure it)
     "audio_stream",  # N of the audio stream scored (ffmpeg's 0:a:N); empty when none was decoded
     "plot",  # the plot's path relative to the output folder (empty without a score)
 ]
@@ -64,6 +66,7 @@ SEGMENT_COLUMNS = [
     "start_s", "end_s",  # the same in seconds
     "status", "reason", "offset_frames", "offset_ms", "confidence", "min_dist",
     "windows",  # the segment's windows
+    "speech_share",  # share of the segment's frames with speech (empty when not measured)
 ]
 
 

@@ -27,6 +27,7 @@ from unisync_model.settings import FPS
 log = logging.getLogger(__name__)
 
 MS_PER_FRAME = 1000.0 / FPS
+TOLERANCE_FRAMES = 1  # |offset| within this is "in sync": a frame is the scale's own resolution
 OK = "ok"
 NO_SCORE = "no score"
 CONVENTION = ("offset_frames > 0: the audio leads the video (heard before the mouth moves); < 0: the audio lags. "
@@ -48,16 +49,24 @@ class SegmentScore:
     window_first: int = 0  # frame of the first window
     window: int = 5  # frames per window
     dists: np.ndarray | None = field(default=None, repr=False)  # windows × (2·vshift + 1), for pooling
+    speech_frames: int | None = None  # frames with speech, when the scorer gates by it
 
     def row(self, video: VideoScore) -> dict:
         return {"video": video.video, "clip_id": video.clip_id, "scorer": video.scorer, "segment": self.index,
                 "first_frame": self.first_frame, "stop_frame": self.stop_frame,
                 "start_s": round(self.first_frame / FPS, 3), "end_s": round(self.stop_frame / FPS, 3),
-                **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows}
+                **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows,
+                "speech_share": self.speech_share}
+
+    @property
+    def speech_share(self) -> float | None:
+        frames = self.stop_frame - self.first_frame
+        return None if self.speech_frames is None or frames <= 0 else round(self.speech_frames / frames, 4)
 
     def record(self) -> dict:
         out = {"segment": self.index, "first_frame": self.first_frame, "stop_frame": self.stop_frame,
-               **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows}
+               **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows,
+               "speech_share": self.speech_share}
         if self.curve is not None:
             out.update(curve=_floats(self.curve), window=self.window, window_first_frame=self.window_first,
                        frame_confidence=_floats(self.frame_confidence))
@@ -79,28 +88,51 @@ class VideoScore:
     curve: np.ndarray | None = None
     plot: str = ""
     missing: bool = False  # a path the user named that does not exist (inputs.py)
+    uncertain_below: float | None = None  # the scorer's threshold: a lower confidence answers "uncertain"
 
     @property
     def ok(self) -> bool:
         return self.reason is None
 
+    @property
+    def uncertain(self) -> bool:
+        return self.ok and self.uncertain_below is not None and self.confidence < self.uncertain_below
+
+    @property
+    def verdict(self) -> str:
+        """What the numbers answer: in sync (|offset| ≤ 1 frame), out of sync, uncertain, or no score."""
+        if not self.ok:
+            return NO_SCORE
+        if self.uncertain:
+            return "uncertain"
+        return "in sync" if abs(self.offset) <= TOLERANCE_FRAMES else "out of sync"
+
+    @property
+    def speech_share(self) -> float | None:
+        """The share of the face segments' frames with speech, when the scorer measured it."""
+        measured = [s for s in self.segments if s.speech_frames is not None]
+        frames = sum(s.stop_frame - s.first_frame for s in measured)
+        return round(sum(s.speech_frames for s in measured) / frames, 4) if measured and frames else None
+
     def line(self) -> str:
         """One tab-separated line, syncnet_python's words: what `unisync score` prints per video."""
         if not self.ok:
             return f"{self.video}\tno score: {self.reason}\tscorer: {self.scorer}"
-        return (f"{self.video}\tAV offset: {self.offset:d}\tMin dist: {self.min_dist:.3f}\t"
+        offset = (f"uncertain (best guess {self.offset:d}, confidence < {self.uncertain_below:g})" if self.uncertain
+                  else f"{self.offset:d}")
+        return (f"{self.video}\tAV offset: {offset}\tMin dist: {self.min_dist:.3f}\t"
                 f"Confidence: {self.confidence:.3f}\tscorer: {self.scorer}")
 
     def row(self) -> dict:
         scored = [s for s in self.segments if s.reason is None] if self.ok else []
         return {"video": self.video, "clip_id": self.clip_id, "scorer": self.scorer,
-                **_numbers(self.reason, self.offset, self.confidence, self.min_dist),
+                **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "verdict": self.verdict,
                 "track_mean_offset": _mean([s.offset for s in scored]),
                 "track_mean_confidence": _mean([s.confidence for s in scored]),
                 "track_mean_min_dist": _mean([s.min_dist for s in scored]),
                 "segments": len(self.segments), "segments_scored": sum(s.reason is None for s in self.segments),
                 "windows": sum(s.windows for s in self.segments if s.reason is None), "frames": self.frames,
-                "audio_stream": self.audio_stream, "plot": self.plot}
+                "speech_share": self.speech_share, "audio_stream": self.audio_stream, "plot": self.plot}
 
     def record(self) -> dict:
         out = self.row()
@@ -140,11 +172,12 @@ def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence
     """Score a prepared clip: each face segment on its own (syncnet_lse), and the video on the pooled
     windows of its scored segments (so a long segment weighs more than a short one)."""
     result = VideoScore(video=video or clip.path or clip.clip_id, clip_id=clip.clip_id, scorer=scorer.name,
-                        frames=clip.frames, audio_stream=clip.audio_stream)
+                        frames=clip.frames, audio_stream=clip.audio_stream,
+                        uncertain_below=getattr(scorer, "uncertain_below", None) or None)
     pooled = []
     for index, seg in enumerate(scorer.embed(clip)):
         score = SegmentScore(index, seg.start, seg.stop, reason=seg.reason, window=scorer.window,
-                             window_first=seg.first_frame)
+                             window_first=seg.first_frame, speech_frames=seg.speech_frames)
         if score.reason is None:
             piece = clip.samples[seg.start * SAMPLES_PER_FRAME:seg.stop * SAMPLES_PER_FRAME]
             level = level_dbfs(piece)
@@ -152,6 +185,8 @@ def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence
                 score.reason = f"silent audio in this segment ({level:.1f} dBFS < {silence_dbfs:g} dBFS)"
             elif seg.windows == 0:
                 score.reason = "no window"
+            elif seg.speech_frames == 0:
+                score.reason = "no speech"
         if score.reason is None and not (np.isfinite(seg.visual).all() and np.isfinite(seg.audio).all()):
             score.reason = "non-finite embeddings"
         if score.reason is None:

@@ -69,6 +69,7 @@ TRIAL_COLUMNS = [
     "hit",  # |error| ≤ tolerance
     "confidence",  # LSE-C of the shifted clip
     "base_confidence",  # LSE-C with the audio untouched
+    "base_verdict",  # the unshifted answer: in sync, out of sync, uncertain (results.verdict)
     "status",  # ok, or "no score"
     "reason",  # why there is no score
 ]
@@ -149,6 +150,7 @@ class Trial:
     hit: bool = False
     confidence: float | None = None
     base_confidence: float | None = None
+    base_verdict: str = ""  # the unshifted answer's verdict: in sync, out of sync, uncertain (results.verdict)
     status: str = "ok"
     reason: str = ""
 
@@ -166,6 +168,7 @@ def study_clip(clip: ClipData, scorer: Scorer, shifts: Iterable[int] = SHIFTS, c
             trials.append(trial)
             continue
         trial.base_offset, trial.base_confidence = base.offset, round(base.confidence, 4)
+        trial.base_verdict = base.verdict
         trial.expected = base.offset - k
         result = score_clip(shifted_clip(clip, k, scorer), scorer, video, silence_dbfs)
         if not result.ok:
@@ -230,7 +233,8 @@ def summary(trials: pd.DataFrame) -> dict[str, dict[str, int]]:
     clips with every shift a hit, clips without a score, misses whose expected offset lies beyond
     the ±15-frame search; and the absolute check, the clips whose unshifted (base) offset is within
     ±TOLERANCE and within ±2 frames of 0 — right answers for clips their sources publish in sync, as
-    the shared clips' frontal speaking ones are (a clip without a score is not counted)."""
+    the shared clips' frontal speaking ones are (a clip without a score is not counted), and those
+    answered "in sync" (within ±TOLERANCE and not "uncertain")."""
     out = {}
     for name, part in (("all", trials), ("frontal", trials[trials["category"] == FRONTAL])):
         per_clip = part.groupby("clip_id", sort=False).agg(hits=("hit", "sum"), n=("hit", "size"),
@@ -242,6 +246,8 @@ def summary(trials: pd.DataFrame) -> dict[str, dict[str, int]]:
                      "clips_unscored": len(per_clip) - scored,
                      "misses_beyond_search": int((beyond_search(part) & ~part["hit"].astype(bool)).sum()),
                      "unshifted_within_tolerance": int((base <= TOLERANCE).fillna(False).sum()),
+                     "unshifted_in_sync": int(part.groupby("clip_id", sort=False)["base_verdict"].first()
+                                              .eq("in sync").sum()),
                      "unshifted_within_2": int((base <= 2).fillna(False).sum())}
     return out
 
@@ -298,8 +304,9 @@ def summary_lines(trials: pd.DataFrame) -> list[str]:
     c = s["frontal"]
     if c["clips"]:
         lines.append(f"**Frontal speaking clips, unshifted: {c['unshifted_within_tolerance']} of {c['clips']} answered "
-                     f"within ±{TOLERANCE} frame of 0** ({c['unshifted_within_2']} within ±2): the right answer when "
-                     f"their sources publish them in sync, as the shared clips' are.")
+                     f"within ±{TOLERANCE} frame of 0** ({c['unshifted_within_2']} within ±2; {c['unshifted_in_sync']} "
+                     f"answered \"in sync\", not \"uncertain\"): the right answer when their sources publish them in "
+                     f"sync, as the shared clips' are.")
         lines.append("")
     return lines[:-1]
 
@@ -318,8 +325,9 @@ def read_trials(paths: Iterable[str | Path], categories: dict[str, str] | None =
     """Several studies' trials.csv as one table (e.g. the two folds of a held-out study); with
     `categories` ({file stem: category}), each clip's category is taken from them again."""
     frame = pd.concat([pd.read_csv(p, dtype={"clip_id": str, "reason": str}) for p in paths],
-                      ignore_index=True)[TRIAL_COLUMNS]
+                      ignore_index=True).reindex(columns=TRIAL_COLUMNS)  # older studies lack base_verdict
     frame["reason"] = frame["reason"].fillna("")
+    frame["base_verdict"] = frame["base_verdict"].fillna("")
     frame["hit"] = frame["hit"].astype(str).str.lower().eq("true")
     for column in ("base_offset", "offset", "expected", "error"):
         frame[column] = pd.to_numeric(frame[column]).astype("Int64")

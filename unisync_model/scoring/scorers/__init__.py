@@ -62,7 +62,8 @@ class ClipData:
 @dataclass
 class SegmentEmbeddings:
     """One face segment [start, stop) (video frames): the embeddings of its windows, window k spanning
-    frames first_frame + k … first_frame + k + window − 1; or `reason` and no embeddings."""
+    frames first_frame + k … first_frame + k + window − 1; or `reason` and no embeddings. A scorer that
+    gates by speech says how many of the segment's frames are speech."""
 
     start: int
     stop: int
@@ -70,6 +71,7 @@ class SegmentEmbeddings:
     visual: np.ndarray | None = None
     audio: np.ndarray | None = None
     reason: str | None = None
+    speech_frames: int | None = None  # None: not measured
 
     @property
     def windows(self) -> int:

@@ -1,6 +1,7 @@
 """The training-free scorer: no learned model, labelled as such in every output. How open the mouth
 is (dlib's landmarks) against the loudness of the speech band, both band-passed to the syllable rate
-and correlated over sliding windows, so that syncnet_python's aggregation applies unchanged. For
+and correlated over sliding windows, so that syncnet_python's aggregation applies unchanged; windows
+without speech (silero-vad) count as silent, and a confidence below a threshold answers "uncertain". For
 finding gross offsets and checking a pipeline on day one, not a benchmark metric; the recipe, and
 the measurements that chose it: docs/scorers.md.
 """
@@ -85,14 +86,18 @@ class TrainingFreeScorer:
         self.window = self.settings.window
         low, high = self.settings.speech_band
         m_low, m_high = self.settings.modulation_band
+        gate = " with speech (silero-vad; others count as silent)" if self.settings.speech_gate else ""
         self.description = (
             f"TRAINING-FREE (no learned model): mouth opening from {self.landmarks_settings.backend} landmarks "
             f"× log energy of the {low:g}–{high:g} Hz band, both band-passed to {m_low:g}–{m_high:g} Hz, "
-            f"correlated over {self.window}-frame windows; distance sqrt(2 − 2 r) (1 = uncorrelated), "
+            f"correlated over {self.window}-frame windows{gate}, the mouth compared with the sound "
+            f"{self.settings.lead_frames} frame(s) later; distance sqrt(2 − 2 r) (1 = uncorrelated), "
             f"not SyncNet's or UniSync's scale")
         self._modulation = scipy.signal.butter(2, self.settings.modulation_band, btype="bandpass", fs=FPS,
                                                output="sos")
         self._backend = None
+        self._speech = None
+        self.uncertain_below = self.settings.uncertain_below
 
     def frame_reader(self):
         """The landmarks computed while the tracks stream past (dlib, which reads the decoded luma), or None
@@ -107,8 +112,17 @@ class TrainingFreeScorer:
             self._backend = make_backend(self.landmarks_settings)
         return self._backend
 
-    def __getstate__(self) -> dict:  # for --jobs: each worker loads its own landmark model
-        return {**self.__dict__, "_backend": None}
+    def __getstate__(self) -> dict:  # for --jobs: each worker loads its own landmark and speech models
+        return {**self.__dict__, "_backend": None, "_speech": None}
+
+    def speech_frames(self, samples: np.ndarray, frames: int) -> np.ndarray | None:
+        """Which of the first `frames` frames hold speech (silero-vad), or None when not gating."""
+        if not self.settings.speech_gate:
+            return None
+        if self._speech is None:
+            from unisync_model.extract.speech_activity import SpeechActivity
+            self._speech = SpeechActivity()
+        return self._speech.frame_probabilities(samples, frames) >= self.settings.speech_probability
 
     def prepare(self, clip: ClipData) -> None:
         if "landmarks" not in clip.arrays:
@@ -119,6 +133,7 @@ class TrainingFreeScorer:
         frames = min(clip.frames, clip.audio_frames)
         envelope = speech_envelope(clip.samples, frames, self.settings.speech_band) if frames else np.zeros(0)
         loud = frame_dbfs(clip.samples, frames) >= self.settings.silence_dbfs if frames else np.zeros(0, bool)
+        speech = self.speech_frames(clip.samples, frames) if frames else None
         out = []
         for start, stop in segments_of(clip.track):
             seg = SegmentEmbeddings(start, stop, first_frame=start)
@@ -135,10 +150,17 @@ class TrainingFreeScorer:
                 seg.reason = str(err)
                 out.append(seg)
                 continue
+            lead = min(self.settings.lead_frames, len(mouth) - 1)  # compare the mouth with the sound `lead` later
+            mouth = np.concatenate([np.repeat(mouth[:1], lead), mouth[:len(mouth) - lead]])
             visual = unit_windows(zero_phase(mouth, self._modulation), self.window)
             audio = unit_windows(zero_phase(envelope[start:end], self._modulation), self.window)
             heard = np.lib.stride_tricks.sliding_window_view(loud[start:end], self.window).any(axis=1)
             audio[~heard] = 0.0
             seg.visual, seg.audio = visual, audio
+            if speech is not None:
+                spoken = speech[start:end]
+                seg.speech_frames = int(spoken.sum())
+                share = np.lib.stride_tricks.sliding_window_view(spoken, self.window).mean(axis=1)
+                audio[share < self.settings.min_speech_share] = 0.0  # as silence: votes for no shift
             out.append(seg)
         return out
