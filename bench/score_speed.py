@@ -5,7 +5,7 @@ on two sets of real clips from ../shared/data/clips/real: the LRS2-sized ones (1
 them (160 × 160 to 1920 × 1080), with `--jobs 1` and with the default (one job per core). Speed =
 seconds of video scored / wall seconds of the command (Python start-up and imports included, as a
 user sees it; three runs each, the median recorded); its CPU seconds (the command, its workers and
-their ffprobe children) give the rate per
+their children) give the rate per
 core. Then, in this process, the same scoring (one job) under cProfile says where the time goes.
 
 Target: at least 25× faster than real time with the training-free scorer, default settings, on all
@@ -28,7 +28,7 @@ from common import REPO, cores, machine, real_clip_videos, table, verdict, write
 TARGET = 25.0
 # where a training-free score spends its time: the functions of its steps, by qualified name
 PHASES = {
-    "probe (ffprobe)": ("unisync_model/io/media.py", "probe"),
+    "probe (PyAV, ffprobe where it cannot tell)": ("unisync_model/io/media.py", "probe"),
     "audio decoding (PyAV)": ("unisync_model/io/samples.py", "decoded_audio"),
     "video decoding (PyAV, 25 fps)": ("unisync_model/io/frames.py", "decoded_frames"),
     "small colour images (swscale)": ("unisync_model/io/frames.py", "small_bgr"),
@@ -37,6 +37,7 @@ PHASES = {
     "landmark crops (luma, warpAffine)": ("unisync_model/extract/landmarks.py", "patch"),
     "landmarks (dlib, in bursts)": ("unisync_model/extract/landmarks.py", "points"),
     "tracks and landmarks, all of it": ("unisync_model/extract/track_stream.py", "stream_tracks"),
+    "speech activity (silero-vad, ONNX)": ("unisync_model/extract/speech_activity.py", "chunk_probabilities"),
     "signals and distances": ("unisync_model/scoring/results.py", "score_clip"),
     "tables (CSV, JSON)": ("unisync_model/scoring/outputs.py", "write_outputs"),
 }
@@ -123,7 +124,7 @@ def main() -> None:
             f"{args.repeat} runs per row (the median by wall time; every run's wall time beside it: this machine's "
             f"speed varies by ~10 % from run to run), timed from outside: video seconds / wall seconds; CPU s counts "
             f"the command, its workers "
-            f"and their ffprobe children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time on all real clips with "
+            f"and their children.\n\n{text}\n\n**Target** ≥ {TARGET:.0f}× real time on all real clips with "
             f"the default settings — {result}.\n\n{where}\n\n{NOTES}\n")
     write_section("score_speed", "(e) `unisync score` speed (training-free)", body, info)
 

@@ -4,8 +4,12 @@ snakemake-executor-plugin-slurm would submit, by the plugin's own code (get_subm
 set_gres_string, its account and partition lookups with nothing configured). No SLURM is needed.
 
 Checked: GPU stages ask for a GPU through resources (--gpus, --cpus-per-gpu) and CPU stages do not,
-memory, wall time and CPUs are the profile's, the small per-shard CPU stages of several shards go
-out as one group job, and landmarks / parsing ask for a GPU exactly when their backend needs one."""
+CPUs are the profile's, memory and wall time the profile's but for the manifest and the per-shard
+stages, whose amounts the rules derive from what each job works on (config.yaml's job_sizes): before
+the manifest has run, from a shard's planned clips; once its shard_sizes.json is there, from each
+shard's own entry, so two shards of different sizes get different amounts. The small per-shard CPU
+stages of several shards go out as one group job, and landmarks / parsing ask for a GPU exactly when
+their backend needs one."""
 from __future__ import annotations
 
 import json
@@ -19,8 +23,15 @@ import yaml
 from helpers import ROOT, venv_env
 from helpers.workflow_config import TINY, merged
 
+from unisync_model.corpora import planning
+from unisync_model.corpora.manifest import shard_names
+
 PROFILE_DIR = ROOT / "profiles" / "slurm"
 PROFILE = yaml.safe_load((PROFILE_DIR / "config.yaml").read_text())
+CONFIG = merged(yaml.safe_load((ROOT / "config.yaml").read_text()), TINY)
+# rules whose memory and time the workflow derives from the job's data (config.yaml's job_sizes)
+SIZED_BY_SHARD = set(CONFIG["job_sizes"]["shard_rules"])
+SIZED = SIZED_BY_SHARD | {"manifest"}
 
 # Run inside a fresh interpreter: snakemake's CLI with the dry-run executor's run_job wrapped, so each
 # job it would run is also rendered as the plugin's sbatch call and written as a JSON line to $SBATCH_LOG.
@@ -75,9 +86,9 @@ main(sys.argv[1:])
 """
 
 
-def render(tmp_path, config_override: dict | None = None) -> list[dict]:
+def render(tmp_path, config_override: dict | None = None, writes_nothing: bool = True) -> list[dict]:
     """The sbatch submissions of a dry run of train_all with profiles/slurm on the tiny config."""
-    config = merged(merged(yaml.safe_load((ROOT / "config.yaml").read_text()), TINY), config_override or {})
+    config = merged(CONFIG, config_override or {})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     log = tmp_path / "sbatch.jsonl"
     log.unlink(missing_ok=True)
@@ -87,8 +98,31 @@ def render(tmp_path, config_override: dict | None = None) -> list[dict]:
                              "--dry-run", "--cores", "256", "train_all"],
                             capture_output=True, text=True, env=dict(venv_env(), SBATCH_LOG=str(log)))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert not (tmp_path / "results").exists()
+    assert not writes_nothing or not (tmp_path / "results").exists()
     return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def planned_amounts(rule: str, config: dict = CONFIG) -> tuple[int, int]:
+    """(mem_mb, runtime) of a sized rule's job before the manifest has run, on the tiny config, whose
+    demo corpus is not there to list at planning: clips_per_shard clips a shard at the guessed frames."""
+    shards = config["corpus"]["shards"]
+    if rule == "manifest":
+        clips = shards * config["corpus"]["clips_per_shard"]
+        coefficients = config["job_sizes"]["manifest"]
+        return planning.corpus_job_mem_mb(clips, coefficients), planning.corpus_job_runtime(clips, coefficients)
+    guess = {"clips_per_shard": config["corpus"]["clips_per_shard"],
+             "frames_per_clip": config["job_sizes"]["frames_per_clip"],
+             "longest_clip_frames": config["job_sizes"]["longest_clip_frames"]}
+    size = planning.planned_size(planning.CorpusPlan(shard_names(shards), None), "000", guess)
+    coefficients = config["job_sizes"]["shard_rules"][rule]
+    return planning.shard_job_mem_mb(size, coefficients), planning.shard_job_runtime(size, coefficients)
+
+
+def amounts(rule: str) -> tuple[int, int]:
+    """The (mem_mb, runtime) a job of `rule` should go out with on the tiny config's dry run."""
+    if rule in SIZED:
+        return planned_amounts(rule)
+    return PROFILE["set-resources"][rule]["mem_mb"], PROFILE["set-resources"][rule]["runtime"]
 
 
 def sbatch_args(call: str) -> dict[str, str | None]:
@@ -143,7 +177,7 @@ def test_gpu_stages_ask_for_a_gpu_through_resources(submissions, rule):
         assert args["--gpus"] == "1"
         assert args["--cpus-per-gpu"] == str(wanted["cpus_per_gpu"])
         assert "--cpus-per-task" not in args and "--ntasks" not in args and "--gres" not in args
-        assert args["--mem"] == str(wanted["mem_mb"]) and args["-t"] == str(wanted["runtime"])
+        assert (int(args["--mem"]), int(args["-t"])) == amounts(rule)
 
 
 @pytest.mark.parametrize("rule", ["manifest", "evaluate", "table", "report", "demo_corpus"])
@@ -152,7 +186,7 @@ def test_cpu_stages_ask_for_cpus_memory_and_time_only(submissions, rule):
     for args in single(submissions, rule):
         assert not {"--gpus", "--gres", "--cpus-per-gpu"} & set(args), args
         assert args["--cpus-per-task"] == str(wanted["cpus_per_task"]) and args["--ntasks"] == "1"
-        assert args["--mem"] == str(wanted["mem_mb"]) and args["-t"] == str(wanted["runtime"])
+        assert (int(args["--mem"]), int(args["-t"])) == amounts(rule)
 
 
 def test_gpu_stages_with_cpu_backends_ask_for_no_gpu(submissions):
@@ -161,7 +195,7 @@ def test_gpu_stages_with_cpu_backends_ask_for_no_gpu(submissions):
         for args in single(submissions, rule):
             assert not {"--gpus", "--gres", "--cpus-per-gpu"} & set(args), (rule, args)
             assert args["--cpus-per-task"] == "1"  # config.yaml's threads.extract
-            assert args["--mem"] == str(PROFILE["set-resources"][rule]["mem_mb"])
+            assert (int(args["--mem"]), int(args["-t"])) == amounts(rule)
 
 
 def test_gpu_backends_of_landmarks_and_parsing_ask_for_a_gpu(tmp_path):
@@ -183,15 +217,15 @@ def test_small_extraction_jobs_of_several_shards_go_out_as_one_group_job(submiss
     assert sorted(audio["rules"]) == ["audio", "audio", "mel", "mel"] and audio["shards"] == ["000", "001"]
     args = sbatch_args(audio["call"])
     assert args["--cpus-per-task"] == str(2 * max(res["audio"]["cpus_per_task"], res["mel"]["cpus_per_task"]))
-    assert args["--mem"] == str(2 * max(res["audio"]["mem_mb"], res["mel"]["mem_mb"]))
-    assert args["-t"] == str(res["audio"]["runtime"] + res["mel"]["runtime"])
+    assert args["--mem"] == str(2 * max(amounts("audio")[0], amounts("mel")[0]))
+    assert args["-t"] == str(amounts("audio")[1] + amounts("mel")[1])
     assert not {"--gpus", "--gres", "--cpus-per-gpu"} & set(args)
     video = groups["extract_video"]
     assert sorted(video["rules"]) == ["rgb", "rgb", "tracks", "tracks"] and video["shards"] == ["000", "001"]
     args = sbatch_args(video["call"])
     assert args["--cpus-per-task"] == str(2 * max(res["tracks"]["cpus_per_task"], res["rgb"]["cpus_per_task"]))
-    assert args["--mem"] == str(2 * max(res["tracks"]["mem_mb"], res["rgb"]["mem_mb"]))
-    assert args["-t"] == str(res["tracks"]["runtime"] + res["rgb"]["runtime"])
+    assert args["--mem"] == str(2 * max(amounts("tracks")[0], amounts("rgb")[0]))
+    assert args["-t"] == str(amounts("tracks")[1] + amounts("rgb")[1])
 
 
 def test_every_rule_has_its_amounts_in_the_profile(tmp_path):
@@ -206,8 +240,12 @@ def test_every_rule_has_its_amounts_in_the_profile(tmp_path):
     assert {"train", "tracks", "ablation_table"} <= rules
     assert set(PROFILE["set-resources"]) == rules
     assert set(PROFILE["set-threads"]) <= rules and set(PROFILE["groups"]) <= rules
+    assert SIZED <= rules
     for rule, values in PROFILE["set-resources"].items():
-        assert {"mem_mb", "runtime"} <= set(values), rule
+        if rule in SIZED:  # a value here would override the rule's own, derived from the job's data
+            assert not {"mem_mb", "runtime"} & set(values), rule
+        else:
+            assert {"mem_mb", "runtime"} <= set(values), rule
         assert ("cpus_per_gpu" in values) != ("cpus_per_task" in values), rule  # cpus_per_task would win
 
 
@@ -216,3 +254,35 @@ def test_profile_runs_unattended():
     assert PROFILE["retries"] >= 1 and PROFILE["rerun-incomplete"] and PROFILE["keep-going"]
     # no GPU (or anything else) smuggled past the resources as raw sbatch flags
     assert not [r for r, values in PROFILE["set-resources"].items() if "slurm_extra" in values]
+
+
+def test_each_shards_jobs_are_sized_from_that_shards_contents(tmp_path):
+    """Once the manifest has written shard_sizes.json, every per-shard job's --mem and -t come from its
+    own shard's entry: a shard of short clips and one holding a long clip get different amounts, each
+    what config.yaml's job_sizes make of it, neither the other's nor the largest's."""
+    sizes = {"000": {"clips": 40, "frames": 4_000, "longest": 150},
+             "001": {"clips": 900, "frames": 180_000, "longest": 6_000}}
+    results = tmp_path / "results" / CONFIG["corpus"]["name"]
+    results.mkdir(parents=True)
+    (results / "shard_sizes.json").write_text(json.dumps(sizes))
+    submissions = render(tmp_path, writes_nothing=False)
+    for rule in ("landmarks", "parsing", "tdmm", "hubert"):
+        coefficients = CONFIG["job_sizes"]["shard_rules"][rule]
+        by_shard = {s["shards"][0]: sbatch_args(s["call"]) for s in submissions
+                    if s["rules"] == [rule] and s["group"] is None}
+        assert set(by_shard) == set(sizes), (rule, by_shard)
+        for shard, args in by_shard.items():
+            wanted = (planning.shard_job_mem_mb(sizes[shard], coefficients),
+                      planning.shard_job_runtime(sizes[shard], coefficients))
+            assert (int(args["--mem"]), int(args["-t"])) == wanted, (rule, shard)
+        assert int(by_shard["000"]["--mem"]) < int(by_shard["001"]["--mem"]), rule
+        assert int(by_shard["000"]["-t"]) < int(by_shard["001"]["-t"]), rule
+    # the grouped stages too: both shards' tracks side by side, then both rgb jobs
+    video = next(s for s in submissions if s["group"] == "extract_video")
+    args = sbatch_args(video["call"])
+    tracks, rgb = (CONFIG["job_sizes"]["shard_rules"][r] for r in ("tracks", "rgb"))
+    mem = {r: sum(planning.shard_job_mem_mb(size, c) for size in sizes.values()) for r, c in
+           (("tracks", tracks), ("rgb", rgb))}
+    assert int(args["--mem"]) == max(mem.values())
+    assert int(args["-t"]) == (max(planning.shard_job_runtime(size, tracks) for size in sizes.values())
+                               + max(planning.shard_job_runtime(size, rgb) for size in sizes.values()))

@@ -30,19 +30,46 @@ def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, 
                      split_speakers=split_speakers, seed=seed, size=size)
 
 
+@main.command("simulate-corpus")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--layout", type=click.Choice(["lrs2", "cncvs", "folder"]), required=True,
+              help="Whose tree and lists: LRS2's, CN-CVS's, or a plain folder of videos.")
+@click.option("--clips", type=click.IntRange(min=1), required=True, help="Clips in all (LRS2's size: 144,482).")
+@click.option("--sources", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="A folder of videos every clip links to (hard links where possible).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def simulate_corpus(root: Path, layout: str, clips: int, sources: Path, seed: int) -> None:
+    """A corpus of LRS2's or CN-CVS's layout and lists (or a folder of videos) at any size, every clip
+    a link to one of a few real videos: for measuring listing, probing and planning at full size."""
+    from unisync_model.corpora.simulated import simulate_corpus as simulate
+    try:
+        made = simulate(layout, root, clips, sources, seed)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:  # too few clips, a tree there, no videos
+        raise click.ClickException(str(err)) from None
+    logging.getLogger("unisync").info("simulate-corpus: %d %s clips in %s (%s)", made.clips, layout, root,
+                                      ", ".join(f"{n} {kind}" for kind, n in made.links.items()))
+
+
 @main.command()
 @click.option("--recipe", required=True, help="Corpus recipe: lrs2, cncvs or folder.")
 @click.option("--root", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--shards", type=int, required=True, help="Number of shards.")
 @click.option("--options", "options_json", default="{}", show_default=True,
               help="The recipe's options as JSON, e.g. '{\"speaker_pattern\": \"...\"}'.")
-@click.option("--threads", type=int, default=4, show_default=True, help="Files probed at once.")
+@click.option("--threads", type=int, default=4, show_default=True,
+              help="Probe workers (spawned processes, each one thread; serial under 500 clips a worker).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="clips.parquet to write.")
-def manifest(recipe: str, root: Path, shards: int, options_json: str, threads: int, out: Path) -> None:
+@click.option("--sizes-out", type=click.Path(path_type=Path), default=None,
+              help="Also write each shard's clips, frames and longest clip (JSON), which size its jobs.")
+def manifest(recipe: str, root: Path, shards: int, options_json: str, threads: int, out: Path,
+             sizes_out: Path | None) -> None:
     """List a corpus's clips with speaker, split, shard, media facts and status."""
     from unisync_model.corpora.manifest import build_manifest, summary, write_manifest
+    from unisync_model.corpora.planning import write_shard_sizes
     clips = build_manifest(recipe, root, shards, json.loads(options_json), threads)
     write_manifest(clips, out)
+    if sizes_out:
+        write_shard_sizes(clips, shards, sizes_out)
     logging.getLogger("unisync").info("manifest: %s", summary(clips))
 
 

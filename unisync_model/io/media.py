@@ -1,5 +1,6 @@
-"""Probing and decoding: what a file holds (ffprobe), video as 25 fps constant-frame-rate BGR frames
-(io/frames.py's in-process decode), audio as 16 kHz mono (io/samples.py's in-process decode).
+"""Probing and decoding: what a file holds (in-process by io/container_facts.py, PyAV; ffprobe where
+PyAV cannot tell), video as 25 fps constant-frame-rate BGR frames (io/frames.py's in-process decode),
+audio as 16 kHz mono (io/samples.py's in-process decode).
 
 Every failure is a MediaError whose message is a short reason fit for a manifest or a shard's skip
 record ("unreadable: …", "no video stream", "no audio stream", …). ffprobe runs with argv lists (never
@@ -8,9 +9,11 @@ command.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import subprocess
 import threading
 from collections import OrderedDict
@@ -115,13 +118,24 @@ def _rotation(video: dict) -> int:
         return 0
 
 
-def _ffprobe(path: str | Path) -> dict:
-    if not Path(path).exists():
-        raise MediaError("file missing")
-    if not Path(path).is_file():
+def _check_file(path: str | Path) -> None:
+    """MediaError for what no reader should open: a missing file, a FIFO or device, an empty file."""
+    try:
+        st = os.stat(path)  # one call (the manifest checks thousands of files)
+    except (FileNotFoundError, NotADirectoryError):
+        raise MediaError("file missing") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:  # a symlink loop: what Path.exists() says is missing
+            raise MediaError("file missing") from None
+        raise
+    if not stat.S_ISREG(st.st_mode):
         raise MediaError("unreadable: not a regular file")  # a FIFO or a device would block ffmpeg
-    if Path(path).stat().st_size == 0:
+    if st.st_size == 0:
         raise MediaError("unreadable: empty file")
+
+
+def _ffprobe(path: str | Path) -> dict:
+    _check_file(path)
     cmd = ["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", file_url(path)]
     try:
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT)
@@ -130,6 +144,22 @@ def _ffprobe(path: str | Path) -> dict:
     if result.returncode != 0:
         raise MediaError(f"unreadable: {_reason(result.stderr.decode(errors='replace'), path)}")
     return json.loads(result.stdout or b"{}")
+
+
+IN_PROCESS = True  # False: every file by ffprobe, as before PyAV read them (bench/manifest_speed.py compares)
+
+
+def _facts(path: str | Path, in_process: bool | None = None) -> dict:
+    """ffprobe's JSON of the file (format and streams): read in-process where PyAV can tell, else by
+    ffprobe, whose message is then the reason a bad file is skipped with (io/container_facts.py)."""
+    _check_file(path)
+    if IN_PROCESS if in_process is None else in_process:
+        from unisync_model.io import container_facts  # imports PyAV on first use
+
+        facts = container_facts.read(path, timeout=PROBE_TIMEOUT)
+        if facts is not None:
+            return facts
+    return _ffprobe(path)
 
 
 PROBE_CACHE_SIZE = 256  # files whose facts a process remembers
@@ -151,16 +181,16 @@ def probe(path: str | Path, audio_path: str | Path | None = None) -> VideoInfo:
     from `audio_path` when the audio is a separate file; a missing audio stream is not an error here.
 
     A process remembers the facts of the last PROBE_CACHE_SIZE files it probed, until a file changes:
-    scoring a video probes it in three places (the loader, tracks, landmarks), and each ffprobe run
-    costs ~0.1 s, as much as scoring a second of small video (bench/RESULTS.md, benchmark (e))."""
+    scoring a video probes it in three places (the loader, tracks, landmarks), and a probe costs up to
+    ~20 ms in-process on 1080p (~0.1 s by ffprobe, where PyAV cannot tell)."""
     key = (_identity(path), None if audio_path is None else _identity(audio_path))
     if key[0] is None or (audio_path is not None and key[1] is None):
-        return _probe(path, audio_path)  # missing or unreadable: let ffprobe's checks give the reason
+        return probe_uncached(path, audio_path)  # missing or unreadable: let the checks give the reason
     with _probed_lock:  # the manifest probes from a thread pool
         if key in _probed:
             _probed.move_to_end(key)
             return _probed[key]
-    info = _probe(path, audio_path)
+    info = probe_uncached(path, audio_path)
     with _probed_lock:
         _probed[key] = info
         while len(_probed) > PROBE_CACHE_SIZE:
@@ -168,8 +198,11 @@ def probe(path: str | Path, audio_path: str | Path | None = None) -> VideoInfo:
     return info
 
 
-def _probe(path: str | Path, audio_path: str | Path | None) -> VideoInfo:
-    info = _ffprobe(path)
+def probe_uncached(path: str | Path, audio_path: str | Path | None = None,
+                   in_process: bool | None = None) -> VideoInfo:
+    """probe without the cache; `in_process` False reads by ffprobe alone, True with PyAV where it can
+    tell, None as IN_PROCESS says (tests/test_probe_in_process.py compares the two)."""
+    info = _facts(path, in_process)
     streams = info.get("streams", [])
     # a cover picture (attached_pic) is a video stream of one image, not video
     video = next((s for s in streams if s.get("codec_type") == "video"
@@ -188,7 +221,7 @@ def _probe(path: str | Path, audio_path: str | Path | None) -> VideoInfo:
     duration = _seconds(info.get("format", {}), 0.0)
     if audio_path is not None and os.path.abspath(audio_path) != os.path.abspath(path):
         try:
-            streams = _ffprobe(audio_path).get("streams", [])
+            streams = _facts(audio_path, in_process).get("streams", [])
         except MediaError as err:
             raise MediaError(f"audio {err}") from None  # "audio file missing", "audio unreadable: …"
     audios = [s for s in streams if s.get("codec_type") == "audio"]
@@ -275,11 +308,11 @@ class SpeechAudio(NamedTuple):
 
 
 def _audio_streams(path: str | Path, info: VideoInfo | None) -> tuple[tuple[int, ...], int]:
-    """(stream indices of the audio streams, N of the default) from `info` or ffprobe (which, unlike
-    probe, also reads audio-only files such as a corpus's .wav)."""
+    """(stream indices of the audio streams, N of the default) from `info` or the file's facts (which,
+    unlike probe, also read audio-only files such as a corpus's .wav)."""
     if info is not None:
         return info.audio_streams, info.audio_default or 0
-    audios = [s for s in _ffprobe(path).get("streams", []) if s.get("codec_type") == "audio"]
+    audios = [s for s in _facts(path).get("streams", []) if s.get("codec_type") == "audio"]
     return tuple(int(s.get("index", k)) for k, s in enumerate(audios)), _default_audio(audios)
 
 

@@ -4,7 +4,7 @@ recursively, a list file: inputs.py) is probed, its audio decoded, its speaking 
 scored by `results.score_clip`, as the shard route scores what the extraction stages wrote.
 
 **Bad input never stops a run.** A video that cannot be scored gets a row with a reason instead of
-numbers: file missing / unreadable / no video stream (ffprobe), no audio stream, silent audio (RMS
+numbers: file missing / unreadable / no video stream (the probe), no audio stream, silent audio (RMS
 below `silence_dbfs`, −55 dBFS by default; the quietest of the shared test clips is −36 dBFS), no
 face / face tracks too short (tracks stage), a segment shorter than the scorer's window, any other
 error (its type and message). Music without speech is not told apart from speech: it gets numbers,

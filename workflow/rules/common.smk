@@ -11,13 +11,24 @@ from unisync_model import representations
 from unisync_model.evaluation.ablation_table import table_rows, variant_settings
 from unisync_model.representations import AUDIO
 from unisync_model.settings import from_dict
-from unisync_model.corpora.manifest import shard_names
+from unisync_model.corpora import planning
 
 validate(config, "../schemas/config.schema.yaml")
 
 CORPUS = config["corpus"]["name"]
 RESULTS = f"{config['results']}/{CORPUS}"
-SHARDS = shard_names(config["corpus"]["shards"])
+# The shards, and how many clips each lists: from the recipe's listing (filelists or a directory walk,
+# never a probe), so that `shards: auto` has its number and every job its size at planning.
+PLAN = planning.plan_corpus(
+    config["corpus"]["recipe"],
+    config["corpus"]["root"],
+    config["corpus"]["options"],
+    config["corpus"]["shards"],
+    config["corpus"]["clips_per_shard"],
+)
+SHARDS = PLAN.shards
+# written by the manifest rule beside clips.parquet: each shard's clips, frames and longest clip
+SHARD_SIZES = f"{RESULTS}/shard_sizes.json"
 COMBINATIONS = [(c["audio"], c["visual"]) for c in config["combinations"]]
 SEEDS = config["seeds"]
 
@@ -60,11 +71,57 @@ os.environ.update(UNISYNC_PROJECT_ROOT=PROJECT_ROOT)
 
 
 wildcard_constraints:
-    shard=r"\d{3}",
+    shard=r"\d\d\d+",
     audio=r"[a-z0-9]+",
     visual=r"[a-z0-9]+",
     seed=r"\d+",
     variant=r"x[0-9.]+_m[0-9.]+-[0-9.]+",
+
+
+# ---------------------------------------------------------------- each job's memory and time
+
+
+def shard_resources(rule):
+    """A per-shard rule's mem_mb and runtime, as functions of the job: from its shard's entry in the
+    manifest's shard_sizes.json (an input of the job, so it is there when the job is submitted:
+    Snakemake evaluates resources again then), or, while the manifest is still to run (a dry run),
+    from the shard's listed clips at the config's guessed frames per clip."""
+    coefficients = config["job_sizes"]["shard_rules"][rule]
+
+    def size(wildcards):
+        return planning.shard_size(
+            SHARD_SIZES, PLAN, wildcards.shard, guess=PLANNING_GUESS
+        )
+
+    return {
+        "mem_mb": lambda wildcards, attempt: planning.shard_job_mem_mb(
+            size(wildcards), coefficients, attempt
+        ),
+        "runtime": lambda wildcards: planning.shard_job_runtime(
+            size(wildcards), coefficients
+        ),
+    }
+
+
+PLANNING_GUESS = {
+    "clips_per_shard": config["corpus"]["clips_per_shard"],
+    "frames_per_clip": config["job_sizes"]["frames_per_clip"],
+    "longest_clip_frames": config["job_sizes"]["longest_clip_frames"],
+}
+# the manifest reads the whole listing: sized by its clips (clips_per_shard a shard where not listed)
+LISTED_CLIPS = (
+    PLAN.clips
+    if PLAN.clips is not None
+    else len(SHARDS) * config["corpus"]["clips_per_shard"]
+)
+MANIFEST_RESOURCES = {
+    "mem_mb": lambda wildcards, attempt: planning.corpus_job_mem_mb(
+        LISTED_CLIPS, config["job_sizes"]["manifest"], attempt
+    ),
+    "runtime": planning.corpus_job_runtime(
+        LISTED_CLIPS, config["job_sizes"]["manifest"]
+    ),
+}
 
 
 def settings(*keys):

@@ -26,7 +26,8 @@ rule manifest:
     input:
         config["corpus"]["root"],
     output:
-        f"{RESULTS}/clips.parquet",
+        clips=f"{RESULTS}/clips.parquet",
+        sizes=SHARD_SIZES,
     log:
         f"{RESULTS}/logs/manifest.log",
     benchmark:
@@ -35,12 +36,12 @@ rule manifest:
         "../../envs/core.yaml"
     threads: config["threads"]["manifest"]
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **MANIFEST_RESOURCES,
     params:
         recipe=config["corpus"]["recipe"],
-        shards=config["corpus"]["shards"],
+        shards=len(SHARDS),  # corpus.shards, or what auto made of the listing
         options=settings("corpus", "options"),
     shell:
         "unisync manifest --recipe {params.recipe} --root {input:q} --shards {params.shards}"
-        " --options {params.options:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        " --options {params.options:q} --threads {threads} --out {output.clips:q}"
+        " --sizes-out {output.sizes:q} > {log:q} 2>&1"

@@ -14,8 +14,7 @@ rule audio:
         "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **shard_resources("audio"),
     params:
         settings=settings("audio"),
     shell:
@@ -36,8 +35,7 @@ rule tracks:
         "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **shard_resources("tracks"),
     params:
         settings=settings("tracks"),
     shell:
@@ -59,8 +57,7 @@ rule rgb:
         "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **shard_resources("rgb"),
     params:
         settings=settings("rgb"),
     shell:
@@ -81,8 +78,7 @@ rule mel:
         "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **shard_resources("mel"),
     params:
         settings=settings("mel"),
     shell:
@@ -103,8 +99,7 @@ rule landmarks:
         "../../envs/landmarks.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **shard_resources("landmarks"),
         gpu=int(config["landmarks"]["backend"] == "fan"),  # fan runs on a GPU (SLURM amounts: profiles/slurm)
     params:
         settings=settings("landmarks"),
@@ -126,8 +121,7 @@ rule parsing:
         "../../envs/parsing.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **shard_resources("parsing"),
         gpu=int(config["parsing"]["backend"] == "facexlib"),  # facexlib runs on a GPU (SLURM amounts: profiles/slurm)
     params:
         settings=settings("parsing"),
@@ -153,8 +147,7 @@ rule tdmm:
         "../../envs/core.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **shard_resources("tdmm"),
     params:
         settings=settings("tdmm"),
     shell:
@@ -175,8 +168,7 @@ rule hubert:
         "../../envs/hubert.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=6000,
-        runtime=240,
+        **shard_resources("hubert"),
     params:
         settings=settings("hubert"),
     shell:

@@ -20,8 +20,7 @@ rule score:
         "../../envs/unisync.yaml"
     threads: config["threads"]["extract"]
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **shard_resources("score"),
         gpu=int(SCORE["scorer"] in ("unisync", "syncnet")),
     params:
         scorer=SCORE["scorer"],

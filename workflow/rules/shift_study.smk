@@ -55,7 +55,7 @@ if "shift_study" in config:
             mem_mb=2000,
             runtime=30,
         params:
-            shards=config["corpus"]["shards"],
+            shards=len(SHARDS),  # the main manifest's: the folds share its shards
             options=lambda wildcards: json.dumps(
                 {"csv": f"{SHIFT_CORPUS}/fold{wildcards.fold}.csv"}
             ),
