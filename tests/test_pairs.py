@@ -48,6 +48,17 @@ def test_each_negative_kind_is_what_it_says(clips):
     assert (speakers[plan.audio_clip[cross]] != speakers[plan.visual_clip[cross]]).all()
 
 
+def test_cross_speaker_audio_is_drawn_by_windows_among_the_other_speakers_clips():
+    """The redrawing sampler keeps the distribution of a draw among the other speakers' clips weighted by
+    their windows: for visual clips of speaker s0, each other clip's share matches its windows' share."""
+    clips = pd.DataFrame({"speaker": ["s0", "s0", "s1", "s1", "s2"], "windows": [400, 50, 10, 90, 300]})
+    plan = training_plan(clips, 60000, np.random.default_rng(5), NegativeMix(0.0, 0.0, 1.0))
+    cross = (plan.kind == CROSS_SPEAKER) & (plan.visual_clip <= 1)  # visual windows of speaker s0
+    drawn = np.bincount(plan.audio_clip[cross], minlength=5) / cross.sum()
+    expected = np.array([0, 0, 10, 90, 300]) / 400
+    np.testing.assert_allclose(drawn, expected, atol=0.015)
+
+
 def test_short_clips_fall_back_to_a_kind_they_can_give():
     clips = pd.DataFrame({"speaker": ["a", "b"], "windows": [3, 3]})  # too short for a 5-frame shift
     plan = training_plan(clips, 2000, np.random.default_rng(4), NegativeMix(0.0, 1.0, 0.0))

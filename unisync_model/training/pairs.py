@@ -39,6 +39,17 @@ def _shifted_start(rng: np.random.Generator, start: int, windows: int, low: int,
     return int(rng.choice(candidates)) if len(candidates) else -1
 
 
+def _other_speakers_clip(rng: np.random.Generator, cumulative: np.ndarray, speakers: np.ndarray, speaker) -> int:
+    """A clip of another speaker than `speaker`, drawn by windows (`cumulative`: their running sum): a draw
+    over every clip, redrawn while it is the speaker's own. The same distribution as drawing among the
+    other speakers' clips, without a per-speaker list of them, which took speakers × clips of memory
+    (39 GB at 150,000 LRS2 clips: bench/RESULTS.md (i)); redraws average 1 / (1 − the speaker's share)."""
+    while True:
+        clip = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+        if speakers[clip] != speaker:
+            return clip
+
+
 def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: NegativeMix,
                   positive_fraction: float = 0.5) -> Plan:
     """`clips` has columns speaker and windows (number of valid window starts). Visual windows are
@@ -51,7 +62,8 @@ def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: Ne
     if mix.cross_speaker > 0 and len(set(speakers)) < 2:
         raise ValueError("cross-speaker negatives need clips of at least two speakers")
     weights = windows / windows.sum()
-    by_speaker = {s: np.flatnonzero(speakers != s) for s in set(speakers)}  # clips of other speakers
+    several_speakers = len(set(speakers)) > 1
+    cumulative = np.cumsum(windows)
     v_clip = rng.choice(len(clips), size=n, p=weights)
     v_start = np.floor(rng.random(n) * windows[v_clip]).astype(np.int64)
     label = (rng.random(n) < positive_fraction).astype(np.int64)
@@ -65,9 +77,8 @@ def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: Ne
                 shifted = _shifted_start(rng, s, windows[c], 1, MAX_OVERLAP_SHIFT)
             elif k == SAME_NO_OVERLAP:
                 shifted = _shifted_start(rng, s, windows[c], WINDOW_FRAMES, windows[c])
-            elif len(by_speaker[speakers[c]]):
-                other = by_speaker[speakers[c]]
-                a_clip[i] = rng.choice(other, p=windows[other] / windows[other].sum())
+            elif several_speakers:
+                a_clip[i] = _other_speakers_clip(rng, cumulative, speakers, speakers[c])
                 a_start[i] = rng.integers(windows[a_clip[i]])
                 kind[i] = CROSS_SPEAKER
                 break
