@@ -12,7 +12,9 @@ import logging
 import os
 import platform
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tabulate import tabulate
@@ -109,3 +111,23 @@ def real_clip_videos() -> list[Path]:
     real = require_real_clips()
     from unisync_model.io.media import VIDEO_EXTENSIONS
     return sorted(p for p in real.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+# Linux hands a process that execs the peak RSS of the one it replaces: started from a benchmark (torch
+# imported, say), a child's ru_maxrss would start near the benchmark's. A small Python in between starts
+# it and reports its rusage (as /usr/bin/time -v does).
+LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, s, u = os.wait4(p.pid, 0); "
+            "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {os.waitstatus_to_exitcode(s)}')")
+
+
+def run_alone(command: list[str], log: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, exit status) of a command run in its own process from the project's
+    root, its output to `log`."""
+    usage = log.with_suffix(".rusage")
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", LAUNCHER, str(usage), *command], stdout=out, stderr=subprocess.STDOUT,
+                       cwd=REPO, check=True)
+        wall = time.perf_counter() - start
+    rss_kb, status = map(int, usage.read_text().split())
+    return wall, rss_kb / 1024, status

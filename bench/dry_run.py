@@ -18,14 +18,13 @@ import itertools
 import math
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from common import REPO, SHARED, machine, table, write_section
+from common import REPO, SHARED, machine, run_alone, table, write_section
 
 TARGET_SECONDS, TARGET_MB = 120.0, 4096.0
 OVERLAYS = {"lrs2": "lrs2.yaml", "cncvs": "cncvs.yaml", "folder": "score_folder.yaml"}
@@ -46,25 +45,6 @@ def generate(layout: str, root: Path, clips: int) -> float:
     return time.perf_counter() - start
 
 
-# Linux hands a process that execs the peak RSS of the one it replaces: started from this process
-# (torch imported), a child's ru_maxrss would start near ours. A small Python in between starts it
-# and reports its rusage (as /usr/bin/time -v does).
-LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, s, u = os.wait4(p.pid, 0); "
-            "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {os.waitstatus_to_exitcode(s)}')")
-
-
-def timed(command: list[str], log: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, exit status) of a command run alone, its output to `log`."""
-    usage = log.with_suffix(".rusage")
-    with open(log, "w") as out:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", LAUNCHER, str(usage), *command], stdout=out, stderr=subprocess.STDOUT,
-                       cwd=REPO, check=True)
-        wall = time.perf_counter() - start
-    rss_kb, status = map(int, usage.read_text().split())
-    return wall, rss_kb / 1024, status
-
-
 def planned(log: Path) -> dict[str, int]:
     stats = log.read_text().split("Job stats:")[-1]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
@@ -80,7 +60,7 @@ def dry_run(layout: str, root: Path, work: Path, repeats: int) -> dict:
                TARGETS[layout], "--configfile", str(REPO / "configs" / OVERLAYS[layout]), str(overlay)]
     runs = []
     for k in range(repeats):
-        wall, rss, status = timed(command, work / f"dry_run{k}.log")
+        wall, rss, status = run_alone(command, work / f"dry_run{k}.log")
         if status != 0:
             sys.exit(f"the dry run failed ({status}); see {work / f'dry_run{k}.log'}")
         runs.append((wall, rss, k))

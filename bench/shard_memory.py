@@ -25,11 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
-from common import REPO, machine, real_clip_videos, table, write_section
+from common import REPO, machine, real_clip_videos, run_alone, table, write_section
 
 UNISYNC = [sys.executable, "-m", "unisync_model"]
 STAGES = ("audio", "tracks", "rgb", "mel", "landmarks")
@@ -40,24 +39,12 @@ SHARD = "000"
 BOUNDED_SHARE, FLAT_MB_PER_100 = 0.10, 2.0
 FULL_SHARD = 750  # config.yaml's clips_per_shard: the shards `shards: auto` makes
 
-# Linux hands an exec'd process the peak RSS of the one it replaces: started from this process, a
-# child's ru_maxrss would start near ours. A small Python in between starts it and reports its rusage.
-LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, s, u = os.wait4(p.pid, 0); "
-            "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {os.waitstatus_to_exitcode(s)}')")
-
-
 def timed(command: list[str], log: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one command run in its own process, its output to `log`."""
-    usage = log.with_suffix(".rusage")
-    with open(log, "w") as out:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", LAUNCHER, str(usage), *command], stdout=out, stderr=subprocess.STDOUT,
-                       cwd=REPO, check=True)
-        wall = time.perf_counter() - start
-    rss_kb, status = map(int, usage.read_text().split())
+    wall, peak_mb, status = run_alone(command, log)
     if status != 0:
         sys.exit(f"{' '.join(command[2:4])} failed ({status}); see {log}:\n{log.read_text()[-2000:]}")
-    return wall, rss_kb / 1024
+    return wall, peak_mb
 
 
 def stage_command(stage: str, work: Path, config: dict) -> list[str]:
