@@ -24,10 +24,11 @@ peak (VmHWM); then `window_loader` with --workers workers over a plan of --loade
 --batches batches and each worker's memory is read from /proc (Rss, Pss, and Private: what the worker
 does not share with the training process).
 
-`training_plan` holds its arrays (6 int64 per pair); a cross-speaker negative is drawn over the whole
-table and redrawn while it is the visual clip's speaker. (Until 2026-12-06 it built, per speaker, the
-list of every other speaker's clips: 8 × speakers × clips bytes, ~39 GB at 150,000 LRS2 clips, and its
-time per pair grew with the corpus: this benchmark found it.) It runs for real at every size on
+`training_plan` holds its arrays (6 int64 per pair) and each speaker's own clips (`pairs.OtherSpeakers`:
+a cross-speaker negative is a binary search over the table's cumulative windows, the same draw as
+before). Until 2026-12-06 it built, per speaker, the list of every other speaker's clips: 8 × speakers
+× clips bytes, ~39 GB at 150,000 LRS2 clips, and its time per pair grew with the corpus: this
+benchmark found it. It runs for real at every size on
 --plan-pairs pairs (time per pair and memory as the corpus grows) and for a whole epoch at
 --epoch-sizes; an epoch's time at the other sizes is its pairs × the time per pair measured there.
 """

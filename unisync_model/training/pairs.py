@@ -39,15 +39,36 @@ def _shifted_start(rng: np.random.Generator, start: int, windows: int, low: int,
     return int(rng.choice(candidates)) if len(candidates) else -1
 
 
-def _other_speakers_clip(rng: np.random.Generator, cumulative: np.ndarray, speakers: np.ndarray, speaker) -> int:
-    """A clip of another speaker than `speaker`, drawn by windows (`cumulative`: their running sum): a draw
-    over every clip, redrawn while it is the speaker's own. The same distribution as drawing among the
-    other speakers' clips, without a per-speaker list of them, which took speakers × clips of memory
-    (39 GB at 150,000 LRS2 clips: bench/RESULTS.md (i)); redraws average 1 / (1 − the speaker's share)."""
-    while True:
-        clip = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-        if speakers[clip] != speaker:
-            return clip
+class OtherSpeakers:
+    """Draws a clip of another speaker than a given one, by windows, exactly as numpy's
+    `rng.choice(others, p=windows[others] / windows[others].sum())` draws it (one `rng.random()` against
+    the others' cumulative windows), without the list of every other speaker's clips for each speaker,
+    which took speakers × clips of memory (39 GB at 150,000 LRS2 clips: bench/RESULTS.md (i)). Holds
+    each speaker's own clips instead (clips in all)."""
+
+    def __init__(self, speakers: np.ndarray, windows: np.ndarray):
+        self.cumulative = np.cumsum(windows)  # windows of clips 0..j
+        order = np.argsort(speakers, kind="stable")
+        names, first = np.unique(speakers[order], return_index=True)
+        groups = np.split(order, first[1:])
+        self.own = {name: (group, np.cumsum(windows[group])) for name, group in zip(names, groups)}
+
+    def draw(self, rng: np.random.Generator, speaker) -> int:
+        """The first clip where the other speakers' running windows exceed the drawn target: found by
+        searching the whole table's running windows for the target plus the speaker's own windows up to
+        the clip found, until that clip stops moving (it only moves forward, past the speaker's own
+        windows, and never past the answer: one or two searches when the speaker is a small share)."""
+        positions, own_cumulative = self.own[speaker]
+        target = rng.random() * (self.cumulative[-1] - own_cumulative[-1])  # in the others' windows
+        whole = int(target)  # running windows are integers: C > target + own ⇔ C > ⌊target⌋ + own, and an
+        clip, own = 0, 0  # integer key keeps searchsorted from casting the whole table to float each time
+        while True:
+            found = int(np.searchsorted(self.cumulative, whole + own, side="right"))
+            k = int(np.searchsorted(positions, found, side="right"))
+            own_upto = int(own_cumulative[k - 1]) if k else 0  # the speaker's windows in clips 0..found
+            if found == clip and own_upto == own:
+                return clip
+            clip, own = found, own_upto
 
 
 def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: NegativeMix,
@@ -63,7 +84,7 @@ def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: Ne
         raise ValueError("cross-speaker negatives need clips of at least two speakers")
     weights = windows / windows.sum()
     several_speakers = len(set(speakers)) > 1
-    cumulative = np.cumsum(windows)
+    other_speakers = OtherSpeakers(speakers, windows)
     v_clip = rng.choice(len(clips), size=n, p=weights)
     v_start = np.floor(rng.random(n) * windows[v_clip]).astype(np.int64)
     label = (rng.random(n) < positive_fraction).astype(np.int64)
@@ -78,7 +99,7 @@ def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: Ne
             elif k == SAME_NO_OVERLAP:
                 shifted = _shifted_start(rng, s, windows[c], WINDOW_FRAMES, windows[c])
             elif several_speakers:
-                a_clip[i] = _other_speakers_clip(rng, cumulative, speakers, speakers[c])
+                a_clip[i] = other_speakers.draw(rng, speakers[c])
                 a_start[i] = rng.integers(windows[a_clip[i]])
                 kind[i] = CROSS_SPEAKER
                 break
