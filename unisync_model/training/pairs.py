@@ -40,9 +40,9 @@ def _shifted_start(rng: np.random.Generator, start: int, windows: int, low: int,
 
 
 class OtherSpeakers:
-    """Draws a clip of another speaker than a given one, by windows, exactly as numpy's
-    `rng.choice(others, p=windows[others] / windows[others].sum())` draws it (one `rng.random()` against
-    the others' cumulative windows), without the list of every other speaker's clips for each speaker,
+    """Draws a clip of another speaker than a given one, by windows, as numpy's
+    `rng.choice(others, p=windows[others] / windows[others].sum())` draws it, draw for draw (one
+    `rng.random()` against the others' cumulative windows; up to rounding right at a boundary), without the list of every other speaker's clips for each speaker,
     which took speakers × clips of memory (39 GB at 150,000 LRS2 clips: bench/RESULTS.md (i)). Holds
     each speaker's own clips instead (clips in all)."""
 
