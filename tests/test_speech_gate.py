@@ -1,6 +1,6 @@
 """Speech gating and the "uncertain" answer of the training-free scorer: silero-vad's model run in-process
 (as silero-vad's own wrapper runs it), windows without speech counting as silent, a clip without
-speech getting "no speech", a music-only clip no confident offset, and the absolute check on the
+speech scored as without the gate, a music-only clip no confident offset, and the absolute check on the
 frontal speaking real clips (docs/scorers.md)."""
 from __future__ import annotations
 
@@ -46,10 +46,20 @@ def test_speech_is_found_in_speech_and_not_in_noise():
     assert (SpeechActivity().frame_probabilities(samples[:6400], 20)[10:] == 0).all()
 
 
-def test_a_clip_without_speech_has_no_score_and_says_so():
-    result = score_clip(synthetic_clip(0), TrainingFreeScorer())
-    assert not result.ok and result.reason == "no speech" and result.verdict == "no score"
-    assert result.segments[0].speech_share == 0.0
+def test_the_gate_silences_windows_without_speech_and_stands_aside_where_it_hears_none():
+    """Noise the detector hears no speech in is scored as without the gate (a deaf detector must not
+    silence a loud segment); the same noise with speech-like frames marked gets its other windows
+    silenced, and its share of speech says how much."""
+    gated, ungated = TrainingFreeScorer(TrainingFreeSettings(lead_frames=0)), TrainingFreeScorer(SYNTHETIC)
+    clip = synthetic_clip(0)
+    deaf = score_clip(clip, gated)
+    assert deaf.ok and deaf.speech_share == 0.0 and deaf.offset == score_clip(clip, ungated).offset
+    half = np.zeros(clip.frames, bool)
+    half[:clip.frames // 2] = True
+    gated.speech_frames = lambda samples, frames: half[:frames]  # speech in the first half only
+    segment = gated.embed(clip)[0]
+    silent = ~np.any(segment.audio, axis=1)
+    assert silent[-50:].all() and not silent[:50].any() and segment.speech_frames == clip.frames // 2
 
 
 @pytest.mark.parametrize("lead", [1, 2])

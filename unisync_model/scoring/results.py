@@ -185,8 +185,6 @@ def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence
                 score.reason = f"silent audio in this segment ({level:.1f} dBFS < {silence_dbfs:g} dBFS)"
             elif seg.windows == 0:
                 score.reason = "no window"
-            elif seg.speech_frames == 0:
-                score.reason = "no speech"
         if score.reason is None and not (np.isfinite(seg.visual).all() and np.isfinite(seg.audio).all()):
             score.reason = "non-finite embeddings"
         if score.reason is None:

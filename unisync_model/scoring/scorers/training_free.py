@@ -160,7 +160,12 @@ class TrainingFreeScorer:
             if speech is not None:
                 spoken = speech[start:end]
                 seg.speech_frames = int(spoken.sum())
-                share = np.lib.stride_tricks.sliding_window_view(spoken, self.window).mean(axis=1)
-                audio[share < self.settings.min_speech_share] = 0.0  # as silence: votes for no shift
+                # Gated only where the detector hears at least a window of speech: in a loud segment where
+                # it hears less, it is likelier deaf (speech under music, a synthetic voice: a generated
+                # clip whose words whisper transcribes scores 0.5 at most) than the segment silent, so
+                # the segment is scored as before the gate and its confidence answers.
+                if seg.speech_frames >= self.window:
+                    share = np.lib.stride_tricks.sliding_window_view(spoken, self.window).mean(axis=1)
+                    audio[share < self.settings.min_speech_share] = 0.0  # as silence: votes for no shift
             out.append(seg)
         return out
