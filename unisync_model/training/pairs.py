@@ -80,11 +80,11 @@ def training_plan(clips: pd.DataFrame, n: int, rng: np.random.Generator, mix: Ne
     speakers = clips["speaker"].to_numpy()
     if (windows <= 0).any():
         raise ValueError("every clip in a plan needs at least one window")
-    if mix.cross_speaker > 0 and len(set(speakers)) < 2:
+    other_speakers = OtherSpeakers(speakers, windows)
+    several_speakers = len(other_speakers.own) > 1
+    if mix.cross_speaker > 0 and not several_speakers:
         raise ValueError("cross-speaker negatives need clips of at least two speakers")
     weights = windows / windows.sum()
-    several_speakers = len(set(speakers)) > 1
-    other_speakers = OtherSpeakers(speakers, windows)
     v_clip = rng.choice(len(clips), size=n, p=weights)
     v_start = np.floor(rng.random(n) * windows[v_clip]).astype(np.int64)
     label = (rng.random(n) < positive_fraction).astype(np.int64)

@@ -27,7 +27,7 @@ PLAN = planning.plan_corpus(
     config["corpus"]["clips_per_shard"],
 )
 SHARDS = PLAN.shards
-# written by the manifest rule beside clips.parquet: each shard's clips, frames and longest clip
+# written beside clips.parquet by the manifest job: each shard's clips, frames and longest clip
 SHARD_SIZES = f"{RESULTS}/shard_sizes.json"
 COMBINATIONS = [(c["audio"], c["visual"]) for c in config["combinations"]]
 SEEDS = config["seeds"]
