@@ -1,5 +1,6 @@
 """(d) Parameters, multiply-accumulates and FLOPs per sample of every audio × visual combination at
-the paper's width (64), and of Wav2Lip's expert, against paper Table III.
+the paper's width (64), and of Wav2Lip's expert, against paper Table III, with a verdict on issue
+18's tolerances for Mel × RGB (parameters ± 5 %, MACs ± 10 %).
 
 Operations are counted by torch.utils.flop_counter.FlopCounterMode on one forward pass of one
 sample (eval mode): it counts convolutions and matrix products (linear layers) as 2 FLOPs per
@@ -18,10 +19,11 @@ from wav2lip_expert import Wav2LipExpert
 from wav2lip_expert import example_inputs as expert_inputs
 
 from unisync_model import representations
-from unisync_model.model.unisync import UniSync, UniSyncConfig, example_inputs
+from unisync_model.model.unisync import ARCHITECTURE, UniSync, UniSyncConfig, example_inputs
 from unisync_model.representations import AUDIO, VISUAL
 
 PAPER = {"UniSync": (16.3e6, 1.73e9), "Wav2Lip expert": (16.4e6, 1.22e9)}  # Table III: parameters, "G"
+TOLERANCE = {"params": 0.05, "MACs": 0.10}  # issue 18: Mel × RGB at the paper's configuration
 
 
 def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[int, dict[str, int]]:
@@ -60,33 +62,49 @@ def expert_row() -> dict:
             "audio GMACs": parts["audio_encoder"] / 2e9}
 
 
+def compare(row: dict, paper: tuple[float, float]) -> dict:
+    """One measured row beside the paper's figures."""
+    return {"model": row["model"], "params (M)": row["params (M)"], "paper params (M)": paper[0] / 1e6,
+            "params / paper": row["params (M)"] * 1e6 / paper[0], "GMACs": row["GMACs"],
+            "paper \"G\"": paper[1] / 1e9, "MACs / paper": row["GMACs"] * 1e9 / paper[1], "GFLOPs": row["GFLOPs"]}
+
+
+def verdict(row: dict) -> str:
+    """Issue 18's tolerances for Mel × RGB: parameters within 5 %, MACs within 10 % of Table III's."""
+    params, macs = row["params (M)"] * 1e6 / PAPER["UniSync"][0], row["GMACs"] * 1e9 / PAPER["UniSync"][1]
+    ok = abs(params - 1) <= TOLERANCE["params"] and abs(macs - 1) <= TOLERANCE["MACs"]
+    return (f"**{'MET' if ok else 'MISSED'}** (Mel × RGB): {row['params (M)']:.2f} M parameters = {params:.1%} of "
+            f"16.3 M (tolerance ± {TOLERANCE['params']:.0%}: "
+            f"{'within' if abs(params - 1) <= TOLERANCE['params'] else 'outside'}); {row['GMACs']:.3f} G MACs = "
+            f"{macs:.1%} of 1.73 G (tolerance ± {TOLERANCE['MACs']:.0%}: "
+            f"{'within' if abs(macs - 1) <= TOLERANCE['MACs'] else 'outside'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=64, help="UniSync's base width (64: the paper's size)")
     parser.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     info = machine()
-    rows = [unisync_row(a, v, args.width) for a in representations.names(AUDIO) for v in representations.names(VISUAL)] + [expert_row()]
-    text = table(rows, floatfmt=".3f")
+    rows = [unisync_row(a, v, args.width) for a in representations.names(AUDIO) for v in representations.names(VISUAL)]
+    expert = expert_row()
+    text = table(rows + [expert], floatfmt=".3f")
     print(text)
-    ours = next(r for r in rows if r["model"] == "UniSync mel × rgb")
-    expert = rows[-1]
-    comparison = [
-        {"model": name, "paper params (M)": PAPER[name][0] / 1e6, "ours params (M)": row["params (M)"],
-         "paper \"G\"": PAPER[name][1] / 1e9, "ours GMACs": row["GMACs"], "ours GFLOPs": row["GFLOPs"],
-         "params ours / paper": row["params (M)"] * 1e6 / PAPER[name][0],
-         "MACs ours / paper": row["GMACs"] * 1e9 / PAPER[name][1]}
-        for name, row in (("UniSync", ours), ("Wav2Lip expert", expert))]
-    compared = table(comparison, floatfmt=".3f")
+    compared = table([compare(r, PAPER["UniSync"]) for r in rows] + [compare(expert, PAPER["Wav2Lip expert"])],
+                     floatfmt=".3f")
     print("\n" + compared)
+    ours = next(r for r in rows if r["model"] == "UniSync mel × rgb")
+    result = verdict(ours)
+    print("\n" + result)
     if args.no_record:
         return
     body = (f"Per sample (one 5-frame window and its audio), one forward pass, eval mode; UniSync at width "
-            f"{args.width} (config.yaml's demo uses 16), embedding 512, pools 24 × 24 (visual) and 16 × 16 (audio). "
-            f"Counted by `torch.utils.flop_counter.FlopCounterMode` (convolutions and linear layers; "
-            f"FLOPs = 2 × MACs). Wav2Lip's expert is `bench/wav2lip_expert.py`, rebuilt from its published layer list.\n\n"
-            f"{text}\n\nAgainst paper Table III (Mel × RGB, the paper's reference combination):\n\n{compared}\n\n"
-            f"{notes(ours, expert)}\n")
+            f"{args.width} (config.yaml's demo uses 16), embedding 512, pools 24 × 24 (visual) and 16 × 16 (audio), "
+            f"layer layout {ARCHITECTURE} (docs/model.md). Counted by `torch.utils.flop_counter.FlopCounterMode` "
+            f"(convolutions and linear layers; FLOPs = 2 × MACs). Wav2Lip's expert is `bench/wav2lip_expert.py`, "
+            f"rebuilt from its published layer list.\n\n{text}\n\nEvery combination beside paper Table III, which "
+            f"gives one UniSync figure (16.3 M parameters, \"1.73 G\") and Wav2Lip's expert's (16.4 M, \"1.22 G\"):"
+            f"\n\n{compared}\n\n{result}.\n\n{notes(ours, expert)}\n")
     write_section("flops", "(d) Parameters, multiply-accumulates and FLOPs (paper Table III)", body, info)
 
 
@@ -95,19 +113,18 @@ def notes(ours: dict, expert: dict) -> str:
 - Wav2Lip's expert counts {expert['GFLOPs']:.2f} GFLOPs = {expert['GMACs']:.2f} G MACs here against the paper's
   "1.22 G", and {expert['params (M)']:.1f} M parameters against its 16.4 M: the paper's "GFLOPs" are
   multiply-accumulates, and this rebuilt expert is the one it measured.
-- UniSync Mel × RGB at width 64: {ours['GMACs']:.2f} G MACs, {ours['GMACs'] * 1e9 / PAPER['UniSync'][1]:.0%} of the
-  paper's 1.73 G, but **{ours['params (M)']:.1f} M parameters, {ours['params (M)'] * 1e6 / PAPER['UniSync'][0]:.0%} of the
-  paper's 16.3 M**. Almost all of them are in the two shared extractors (ε2 {ours['visual params (M)']:.1f} M with
-  ε1, ε4 {ours['audio params (M)']:.1f} M with ε3): `model.shared_extractor` halves a 24 × 24 (16 × 16) map down to
-  3 × 3 (2 × 2) with a stride-2 block and a residual block per halving, the channels doubling up to
-  8w = 512, then a full-size 512 → 512 convolution; each 512-channel 3 × 3 block holds 2.36 M
-  parameters and each extractor has four (visual) or three and a 2 × 2 one (audio). The paper gives
-  no layer list; without one 512-channel 3 × 3 block in each extractor ours would hold
-  {ours['params (M)'] - 2 * 2.360832:.1f} M.
-  The model was not changed: that is the model owner's decision (README: "64 is the paper's size").
+- UniSync Mel × RGB at width 64: ε1 + ε2 {ours['visual params (M)']:.2f} M parameters and
+  {ours['visual GMACs']:.3f} G MACs, ε3 + ε4 {ours['audio params (M)']:.2f} M and {ours['audio GMACs']:.3f} G.
+  The shared extractors (`model.unisync.shared_extractor`, layout {ARCHITECTURE}) put a residual block on every
+  map of at least 6 × 6 (the pooled map included) and a stride-2 block per halving, channels doubling
+  up to 8w = 512; layout 1 had a residual block after every halving, on the 4 × 4, 3 × 3 and 2 × 2 maps
+  too, and none on the pooled map (22.4 M, 1.65 G MACs). Why this layout, and the alternatives both of Table III's figures rule out: docs/model.md.
+- The paper's Table III row for UniSync gives the accuracy 94.27, its HuBERT model's (Table II); its
+  size may be HuBERT × RGB's. Ours differ by HuBERT's projection only (0.1 M parameters; the HuBERT
+  network itself is an extractor, not counted, as Wav2Lip's Mel is not).
 - Representations differ mostly in ε1: parsing's 95-channel one-hot input makes the 7 × 7 first
-  convolution the most expensive layer (2.8 G MACs in all); landmarks and 3DMM start from a 6 × 6
-  map and cost least (0.7 G).
+  convolution the most expensive layer; landmarks and 3DMM start from a 6 × 6 map and cost least
+  (landmarks' linear seed layer, 136 × 5 inputs to a 64 × 6 × 6 map, holds 1.6 M parameters).
 """
 
 

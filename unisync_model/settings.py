@@ -97,7 +97,7 @@ class MelSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    width: int = 64  # base channel count; 64 is the paper's width (22.4 M parameters with Mel × RGB; the paper says 16.3 M: bench/RESULTS.md (d))
+    width: int = 64  # base channel count; 64 is the paper's size (Mel × RGB: 15.6 M parameters, paper 16.3 M: docs/model.md)
     embed_dim: int = 512
     visual_pool: tuple[int, int] = (24, 24)
     audio_pool: tuple[int, int] = (16, 16)

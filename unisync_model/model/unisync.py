@@ -22,6 +22,15 @@ from unisync_model.io.av_timing import audio_features
 from unisync_model.representations import AUDIO, VISUAL
 from unisync_model.settings import WINDOW_FRAMES, ModelSettings
 
+# The layer layout's version, saved in every checkpoint (model/checkpoint.py refuses another one).
+# 1: a stride-2 and a residual block per halving of the pooled map (22.4 M parameters with Mel × RGB
+#    at width 64). 2: residual blocks only on maps of at least 6 × 6, the pooled one included (15.6 M).
+ARCHITECTURE = 2
+ARCHITECTURE_CHANGES = {
+    2: "the shared extractors ε2 / ε4 lost their residual blocks on maps under 6 × 6 (ε2's on 3 × 3, ε4's on "
+       "4 × 4 and 2 × 2, 8w channels each) and gained one on the pooled map: Mel × RGB at width 64 went from "
+       "22.4 M to 15.6 M parameters (docs/model.md)",
+}
 PARSING_CLASSES = 19  # facexlib's face-parsing layout (extract/parsing.py)
 TDMM_EXPRESSION = slice(52, 62)  # 3DDFA_V2's 62 parameters: 12 pose, 40 shape, then 10 expression
 
@@ -214,12 +223,23 @@ class HubertPreprocess(SpectrogramPreprocess):
 # ---------------------------------------------------------------- ε2 / ε4: shared extractors
 
 def shared_extractor(width: int, embed_dim: int, pooled: tuple[int, int]) -> nn.Sequential:
-    """2w channels at `pooled` size → embed_dim × 1 × 1, halving the size until it is at most 3 × 3."""
+    """2w channels at `pooled` size → embed_dim × 1 × 1 (layer layout ARCHITECTURE, docs/model.md).
+
+    A residual block refines every map whose sides are both at least twice the 3 × 3 kernel (6 × 6:
+    smaller maps are mostly padding to it), starting with the pooled map itself; a stride-2 block
+    halves the map, doubling the channels up to 8w, until it is at most 3 × 3; one block over the
+    whole last map gives the embedding. 24 × 24: residuals at 24, 12, 6, halvings to 3; 16 × 16:
+    residuals at 16, 8, halvings to 2. Mel × RGB at width 64: 15.6 M parameters, 1.70 G MACs
+    (paper Table III: 16.3 M, 1.73 G; bench/RESULTS.md (d))."""
     layers: list[nn.Module] = []
     channels, (h, w) = 2 * width, pooled
-    while max(h, w) > 3:
+    while True:
+        if min(h, w) >= 6:
+            layers.append(ConvBlock(channels, channels, 3, 1, 1, residual=True))
+        if max(h, w) <= 3:
+            break
         out = min(channels * 2, 8 * width)
-        layers += [ConvBlock(channels, out, 3, 2, 1), ConvBlock(out, out, 3, 1, 1, residual=True)]
+        layers.append(ConvBlock(channels, out, 3, 2, 1))
         channels, h, w = out, (h + 1) // 2, (w + 1) // 2
     layers += [ConvBlock(channels, embed_dim, (h, w), 1, 0), nn.Flatten()]
     return nn.Sequential(*layers)

@@ -40,7 +40,7 @@ from unisync_model.io.progress import progress
 from unisync_model.io.shards import ShardReader
 from unisync_model.model.checkpoint import atomic_save, model_record
 from unisync_model.model.margin_bce import margin_bce
-from unisync_model.model.unisync import UniSync, UniSyncConfig
+from unisync_model.model.unisync import ARCHITECTURE, UniSync, UniSyncConfig
 from unisync_model.settings import WINDOW_FRAMES, TrainSettings, to_dict
 from unisync_model.training import distributed
 from unisync_model.training.pairs import (CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan,
@@ -62,9 +62,10 @@ def margins_by_kind(settings: TrainSettings) -> torch.Tensor:
 
 def settings_key(settings: TrainSettings, audio: str, visual: str) -> str:
     """What a checkpoint must share with this run to be resumed: everything but the epoch count and
-    how training runs (RUNTIME_SETTINGS; the number of processes is not a setting either)."""
+    how training runs (RUNTIME_SETTINGS; the number of processes is not a setting either), and the
+    model's layer layout (a last.pt of another layout starts over)."""
     fields = {k: v for k, v in to_dict(settings).items() if k not in RUNTIME_SETTINGS}
-    return hashlib.sha256(json.dumps([audio, visual, fields], sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([audio, visual, fields, ARCHITECTURE], sort_keys=True).encode()).hexdigest()[:16]
 
 
 def frame_shape(readers: dict[str, ShardReader]) -> tuple[int, ...]:
