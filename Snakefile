@@ -19,8 +19,10 @@ include: "workflow/rules/extract.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
+include: "workflow/rules/resync.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/shift_study.smk"
+include: "workflow/rules/syncloss.smk"
 
 
 rule train_all:

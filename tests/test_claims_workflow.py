@@ -185,6 +185,23 @@ def test_every_overlay_is_valid_over_config_yaml_and_plans_its_target(runs, over
     assert not (workdir / "results").exists()  # a dry run writes nothing
 
 
+@pytest.mark.parametrize("overlay, on", [("cncvs.yaml", True), ("demo_resync.yaml", True), ("lrs2.yaml", False)])
+def test_resync_runs_where_clips_may_be_out_of_sync_and_training_reads_it(runs, overlay, on):
+    """resync.enabled auto: on for CN-CVS, off for LRS2; on, every shard is scored (with the landmarks the
+    training-free scorer reads), the decisions merged once, and every training job given them."""
+    result, job, _ = runs[overlay]
+    output = result.stdout + result.stderr
+    jobs = planned_jobs(output)
+    train = shell_commands(output, "train")
+    assert train
+    if on:
+        shards = jobs["audio"]
+        assert jobs["resync"] == shards == jobs["landmarks"] and jobs["resync_merge"] == 1
+        assert all("--resync " in command and "resync/decisions.csv" in command for command in train)
+    else:
+        assert "resync" not in jobs and not any("--resync" in command for command in train)
+
+
 def test_every_overlay_is_tested():
     """The overlays this module plans are all of configs/*.yaml, and each header names its target."""
     assert set(OVERLAYS) >= {"table4.yaml", "lrs2.yaml", "cncvs.yaml", "score_folder.yaml"}

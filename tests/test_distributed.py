@@ -234,7 +234,7 @@ def test_keep_last_makes_the_last_epoch_model_pt_and_resumes_without_retraining(
     last epoch's weights, those of checkpoints/last.pt."""
     best = torch.load(one_process / "model.pt", weights_only=True)
     history = pd.read_csv(one_process / "training.csv")
-    assert best["epoch"] == int(history.loc[history["val_accuracy"].idxmax(), "epoch"])  # the first best
+    assert best["epoch"] == int(history.loc[history["val_loss"].idxmin(), "epoch"])  # the first best (best_by: loss)
     out = corpus / "keep_last"
     shutil.copytree(one_process, out)
     settings = dataclasses.replace(TINY, keep="last")

@@ -145,9 +145,16 @@ class TrainSettings:
     amp: bool = True  # cuda only: autocast to bf16 (fp16 with a GradScaler where bf16 is missing); no-op on CPU
     compile: bool = False  # cuda only: torch.compile the model (a few minutes of compiling first); no-op on CPU
     sync_batchnorm: bool = True  # under torchrun: batch-norm statistics over the global batch, as one process
-    # Which weights become model.pt: the epoch with the best validation accuracy, or the last epoch (a
+    # Which weights become model.pt: the best validation epoch (by best_by), or the last epoch (a
     # validation set of a few clips is a noisy judge of which epoch generalises)
     keep: str = "best"
+    # With keep: best, what "best" means: the lowest val loss (loss), the binary protocol's accuracy on
+    # the val pairs (accuracy), or the offset protocol's K = 5 accuracy on every val window (offset); all
+    # three are logged in training.csv every epoch, and switching it trains nothing again. loss: on
+    # small val splits the pairs' accuracy picked earlier epochs that did worse on the test split, and
+    # the loss never did worse. The offset protocol embeds each val window once an epoch: small next
+    # to a one-pass epoch, but not to a short one (a small windows_per_epoch).
+    best_by: str = "loss"
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,17 @@ class ScoreSettings(StageSettings):
     training_free: TrainingFreeSettings = field(default_factory=TrainingFreeSettings)
 
 
+@dataclass(frozen=True)
+class ResyncSettings:
+    """How the resync stage judges each training segment (config.yaml's `resync`; scoring/resync.py).
+    The scorer's own settings are the `score` section's."""
+
+    splits: tuple[str, ...] = ("train", "val")  # never test: the benchmark is measured on the clips as they are
+    keep_within: int = 1  # |offset| up to this is kept as it is: a frame is the scorers' own resolution
+    max_offset: int = 10  # frames; a larger |offset| is dropped (LatentSync: 6 with SyncNet)
+    min_confidence: float | None = None  # below it: dropped; None: the training-free scorer's uncertain_below
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
     """Build a settings dataclass from a (possibly partial) dict, recursing into nested sections."""
     data = dict(data or {})
@@ -222,3 +240,18 @@ def parse_json(cls: type[T], text: str | None) -> T:
 
 def to_dict(settings: Any) -> dict[str, Any]:
     return dataclasses.asdict(settings)
+
+
+@dataclass(frozen=True)
+class SyncLossSettings:
+    """The talking-mouth generator of the SyncLoss study (config.yaml's `syncloss`, without its expert
+    seeds; training/mouth_generator.py, docs/syncloss.md). Both arms train with these; only the weight
+    of the sync term differs."""
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 2e-4
+    weight: float = 0.03  # the sync arm's w in (1 − w) · L1 + w · SyncLoss (Wav2Lip's syncnet_wt)
+    seed: int = 0  # the generator's initial weights and every batch: the same in both arms
+    width: int = 16  # the generator's first-level channels
+    log_every: int = 50

@@ -109,5 +109,5 @@ tracks_option = click.option("--tracks", "tracks_path", type=click.Path(exists=T
 
 
 # The commands, by area: importing each module adds its commands to `main`.
-from unisync_model.cli import reporting, scoring, stages, training  # noqa: E402,F401
+from unisync_model.cli import reporting, scoring, stages, syncloss, training  # noqa: E402,F401
 from unisync_model.cli.stages import _representation_command  # noqa: E402,F401

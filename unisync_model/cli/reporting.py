@@ -28,11 +28,14 @@ def job_benchmarks(directory: Path, csv_path: Path, png_path: Path) -> None:
 @click.option("--stages", default="audio,tracks,rgb,mel", show_default=True, help="Stages, in pipeline order.")
 @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
 @click.option("--overview-clips", type=int, default=64, show_default=True, help="Clips in contact_sheet.png.")
-def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clips) -> None:
+@click.option("--resync", "resync_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The resync stage's decisions.csv: what resync did to each clip goes into clips.csv.")
+def report(manifest_path, shards_dir, shard_list, stages, out_dir, overview_clips, resync_path) -> None:
     """What happened to every clip (clips.csv, counts.csv, summary.md), and mouth-crop contact sheets."""
     from unisync_model.reporting.clip_report import write_report
+    from unisync_model.training.resync_table import read_decisions
     write_report(manifest_path, shards_dir, _shards(stages), _shards(shard_list), out_dir,
-                 overview_clips=overview_clips)
+                 overview_clips=overview_clips, resync=read_decisions(resync_path) if resync_path else None)
 
 
 @main.command()

@@ -76,11 +76,8 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
         raise click.UsageError(str(err)) from None
     logging.getLogger("unisync").info("scorer: %s", scorer.description)
     if manifest_path:
-        needed = [shards_dir / stage / f"{shard}.h5" for stage in dict.fromkeys(("audio", "tracks", *scorer.needs))]
-        if missing := [str(path) for path in needed if not path.is_file()]:
-            raise click.UsageError(f"the {scorer.name} scorer reads shards that do not exist: {', '.join(missing)} "
-                                   "(in the workflow: config.yaml's score.audio / score.visual name the model's "
-                                   "representations)")
+        _require_shards(scorer, shards_dir, shard, " (in the workflow: config.yaml's score.audio / score.visual "
+                                                   "name the model's representations)")
         results = score_shard(manifest_path, shard, shards_dir, scorer, settings)
         for result in results:
             write_line(result.line())
@@ -94,6 +91,13 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
                                    + ", ".join(counts["missing"][:10]) + (" …" if len(counts["missing"]) > 10 else ""))
     if counts["scored"] == 0 and not manifest_path:  # a workflow shard's rows with their reasons are its result
         raise click.ClickException("no video found" if not results else "no video could be scored")
+
+
+def _require_shards(scorer, shards_dir: Path, shard: str, hint: str = "") -> None:
+    """A usage error naming the shards the scorer reads that do not exist."""
+    needed = [shards_dir / stage / f"{shard}.h5" for stage in dict.fromkeys(("audio", "tracks", *scorer.needs))]
+    if missing := [str(path) for path in needed if not path.is_file()]:
+        raise click.UsageError(f"the {scorer.name} scorer reads shards that do not exist: {', '.join(missing)}{hint}")
 
 
 @main.command("score-merge")
@@ -180,3 +184,47 @@ def shift_study(paths, out_dir, scorer_name, model_path, shifts, seconds, notes_
             click.echo(line.replace("**", ""))
 
 
+
+
+@main.command()
+@click.option("--manifest", "manifest_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--shard", required=True)
+@click.option("--shards-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The shard's decisions (CSV: a row per face segment).")
+@click.option("--scorer", "scorer_name", type=click.Choice(["training-free", "unisync", "syncnet"]),
+              default="training-free", show_default=True)
+@click.option("--model", "model_path", default=None,
+              help="unisync: the checkpoint (model.pt); syncnet: the weights (default syncnet_v2.model, resolved).")
+@settings_option
+@click.option("--resync-settings", "resync_json", default=None,
+              help="JSON of the resync settings (config.yaml's resync section: splits, keep_within, max_offset, "
+                   "min_confidence).")
+def resync(manifest_path, shard, shards_dir, out, scorer_name, model_path, settings_json, resync_json) -> None:
+    """Score every face segment of a shard's training clips from the extraction shards and decide: keep
+    it, shift its audio by the offset found (when training reads it; nothing is re-encoded), or drop it."""
+    from unisync_model.scoring import resync as rs
+    from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
+    from unisync_model.settings import ResyncSettings, parse_json
+    settings, resync_settings = settings_from_json(settings_json), parse_json(ResyncSettings, resync_json)
+    try:
+        scorer = scorer_from_settings(scorer_name, model_path, settings)
+        rs.min_confidence(resync_settings, scorer.name, getattr(scorer, "uncertain_below", None))
+    except (ValueError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from None
+    _require_shards(scorer, shards_dir, shard)
+    table = rs.resync_shard(manifest_path, shard, shards_dir, scorer, settings, resync_settings)
+    rs.write_decisions(table, out)
+    click.echo(json.dumps(rs.summary(table)))
+
+
+@main.command("resync-merge")
+@click.argument("tables", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="decisions.csv")
+@click.option("--histogram", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A PNG of the offsets found, by decision.")
+def resync_merge(tables, out: Path, histogram: Path | None) -> None:
+    """Join the shards' resync decisions into the one table training reads."""
+    from unisync_model.scoring import resync as rs
+    table = rs.merge_decisions(tables, out, histogram)
+    click.echo(json.dumps(rs.summary(table)))

@@ -22,12 +22,18 @@ from unisync_model.representations import AUDIO
 @click.option("--split", "splits", required=True, help="Speakers per split, e.g. train=6,val=1,test=1.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--size", type=int, default=160, show_default=True, help="Frame side in pixels.")
-def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, seed: int, size: int) -> None:
+@click.option("--shift-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Shift the audio of this share of the training clips (ffmpeg; truth in audio_shifts.csv).")
+@click.option("--shift-frames", default="3,10", show_default=True,
+              help="The shifts' range in frames, LOW,HIGH: each is ±k with k drawn from LOW…HIGH.")
+def demo_corpus(root: Path, speakers: int, clips_per_speaker: int, splits: str, seed: int, size: int,
+                shift_share: float, shift_frames: str) -> None:
     """Generate the demo corpus (synthetic speech, animated face), laid out like LRS2."""
     from unisync_model.corpora.demo import make_demo_corpus
     split_speakers = {k: int(v) for k, v in (item.split("=") for item in splits.split(","))}
     make_demo_corpus(root, speakers=speakers, clips_per_speaker=clips_per_speaker,
-                     split_speakers=split_speakers, seed=seed, size=size)
+                     split_speakers=split_speakers, seed=seed, size=size, shift_share=shift_share,
+                     shift_frames=tuple(int(v) for v in shift_frames.split(",")))
 
 
 @main.command("simulate-corpus")

@@ -33,14 +33,18 @@ def _combination(f):
 @settings_option
 @click.option("--threads", type=int, default=0, help="Torch threads in the main process (0: torch's default).")
 @click.option("--seed", type=int, default=None, help="Overrides the settings' seed.")
+@click.option("--resync", "resync_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The resync stage's decisions.csv (`unisync resync`): its dropped segments are left out, its "
+                   "shifted ones read their audio shifted.")
 def train(manifest_path, shards_dir, shard_list, audio_rep, visual_rep, out_dir, settings_json, threads,
-          seed) -> None:
+          seed, resync_path) -> None:
     """Train one audio × visual combination (resumes from out-dir/checkpoints/last.pt)."""
     from unisync_model.training.trainer import train as train_model
     settings = S.parse_json(S.TrainSettings, settings_json)
     if seed is not None:
         settings = dataclasses.replace(settings, seed=seed)
-    train_model(manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep, out_dir, settings, threads)
+    train_model(manifest_path, shards_dir, _shards(shard_list), audio_rep, visual_rep, out_dir, settings, threads,
+                resync_path)
 
 
 @main.command()

@@ -20,3 +20,15 @@ RECIPES: dict[str, Callable[..., pd.DataFrame]] = {
     "cncvs": cncvs.list_clips,
     "folder": folder.list_clips,
 }
+# Recipes whose clips are known to be in sync (LRS2: within about a frame; the demo corpus uses its
+# layout): the resync stage's `enabled: auto` leaves them as they are and resyncs the others.
+IN_SYNC = frozenset({"lrs2"})
+
+
+def resync_enabled(setting: bool | str, recipe: str) -> bool:
+    """config.yaml's resync.enabled (true, false or "auto") for a corpus recipe."""
+    if setting == "auto":
+        return recipe not in IN_SYNC
+    if isinstance(setting, bool):
+        return setting
+    raise ValueError(f"resync.enabled must be true, false or auto, not {setting!r}")

@@ -20,13 +20,12 @@ import torch
 from unisync_model.io.atomic_files import write_atomic
 from unisync_model.io.device import pick_device
 from unisync_model.io.progress import progress
-from unisync_model.io.shards import ShardReader
 from unisync_model.model.checkpoint import load_checkpoint
-from unisync_model.model.embed import embed_windows, window_span
 from unisync_model.model.lse import (CONTEXTS, TOLERANCE, VSHIFT, offset_accuracy, offset_counts, shift_scores,
                                      syncnet_lse)
 from unisync_model.settings import EvalSettings, to_dict
 from unisync_model.training.pairs import binary_protocol_plan
+from unisync_model.training.validation import segment_embeddings
 from unisync_model.training.windows import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 
 BINARY = "binary"
@@ -68,14 +67,6 @@ def evaluate_binary(model_path: str | Path, manifest: str | Path, shards_dir: st
             "mean_p_synced": float(p[plan.label == 1].mean()), "mean_p_unsynced": float(p[plan.label == 0].mean()),
             "clips": int(clips["clip_id"].nunique()), "segments": len(clips),
             "speakers": int(clips["speaker"].nunique()), "settings": to_dict(settings)}
-
-
-def segment_embeddings(model, visual: ShardReader, audio: ShardReader, clip_id: str, first_frame: int, windows: int,
-                       audio_feature: str, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The embeddings of a segment's windows (model.embed), its rows read from the shards once."""
-    (v0, v1), (a0, a1) = window_span(first_frame, windows, audio_feature)
-    return embed_windows(model, visual.read(clip_id, v0, v1), audio.read(clip_id, a0, a1), first_frame, windows,
-                         audio_feature, batch_size)
 
 
 def _per_clip_mean(segments: list[dict], key: str) -> list[float]:

@@ -7,6 +7,9 @@
   contact_sheets/    one image of evenly spaced mouth crops per clip with rgb crops
   contact_sheet.png  one strip per clip for the first clips, to scan many at once
 
+With the resync stage's decisions, clips.csv also says what resync did to each clip (`resync_*`
+columns: every segment's decision, and the offset, confidence and audio shift of its longest one).
+
 Each file is written under a temporary name and renamed; summary.md comes last, so its presence
 means the report is complete.
 """
@@ -209,10 +212,22 @@ def write_contact_sheets(clips: pd.DataFrame, has_crops: pd.Series, readers: dic
     return paths
 
 
+def resync_columns(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Per clip: its segments' decisions in order (e.g. "keep", "shift; drop"), and the offset,
+    confidence, audio shift and reason of its segment with the most windows."""
+    ordered = decisions.sort_values(["clip_id", "segment"], kind="stable")
+    main = ordered.sort_values("windows", ascending=False, kind="stable").drop_duplicates("clip_id")
+    out = main.set_index("clip_id")[["offset_frames", "confidence", "audio_shift", "reason"]]
+    out.columns = [f"resync_{c}" for c in out.columns]
+    out.insert(0, "resync", ordered.groupby("clip_id", sort=False)["decision"].agg("; ".join))
+    return out
+
+
 def write_report(manifest: str | Path, shards_dir: str | Path, stages: list[str], shards: list[str],
                  out_dir: str | Path, crops_stage: str = "rgb", tiles: int = 16, overview_clips: int = 64,
-                 title: str | None = None) -> pd.DataFrame:
-    """Write the report folder (see the module docstring); `stages` in pipeline order. Returns clips.csv."""
+                 title: str | None = None, resync: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write the report folder (see the module docstring); `stages` in pipeline order; `resync`: the
+    resync stage's decisions table. Returns clips.csv."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     clips = read_manifest(manifest).reset_index(drop=True)
     if unknown := sorted(set(clips["shard"]) - set(shards)):
@@ -240,6 +255,8 @@ def write_report(manifest: str | Path, shards_dir: str | Path, stages: list[str]
         if (info != "").any():
             table[f"{stage}_info"] = info.to_numpy()
     table["contact_sheet"] = sheets
+    if resync is not None:
+        table = table.join(resync_columns(resync), on="clip_id")
     extras = [c for c in clips.columns if c not in table.columns and c != "status"]
     table = pd.concat([table, clips[extras]], axis=1)
     counts = count_table(clips, count_scopes(clips, outcomes, final, sent))

@@ -17,15 +17,18 @@ from unisync_model.settings import ScoreSettings
 
 
 def shard_clips(manifest: str | Path, shard: str, shards_dir: str | Path, scorer: Scorer,
-                settings: ScoreSettings) -> Iterator[tuple[str, str, ClipData | str]]:
-    """(clip id, video path, ClipData or the reason it has none) for every clip of a manifest shard,
-    read from the shards of the stages the scorer needs (the first reason met wins: the manifest's
-    status, then each stage's skip record, then silence)."""
+                settings: ScoreSettings, splits: tuple[str, ...] | None = None
+                ) -> Iterator[tuple[str, str, ClipData | str]]:
+    """(clip id, video path, ClipData or the reason it has none) for every clip of a manifest shard
+    (of `splits` only, when given), read from the shards of the stages the scorer needs (the first
+    reason met wins: the manifest's status, then each stage's skip record, then silence)."""
     from unisync_model.corpora.manifest import STATUS_OK, read_manifest
     from unisync_model.io.pcm import pcm16_to_float
     from unisync_model.io.shards import ShardReader
 
     clips = read_manifest(manifest, shard)
+    if splits is not None:
+        clips = clips[clips["split"].isin(splits)]
     stages = list(dict.fromkeys(("audio", "tracks", *scorer.needs)))
     readers = {stage: ShardReader(Path(shards_dir) / stage / f"{shard}.h5") for stage in stages}
     skipped = {stage: {r["clip_id"]: r["reason"] for r in reader.skipped} for stage, reader in readers.items()}
@@ -51,11 +54,11 @@ def shard_clips(manifest: str | Path, shard: str, shards_dir: str | Path, scorer
 
 
 def score_shard(manifest: str | Path, shard: str, shards_dir: str | Path, scorer: Scorer,
-                settings: ScoreSettings | None = None) -> list[VideoScore]:
-    """Every clip of one manifest shard, from the extraction stages' shards."""
+                settings: ScoreSettings | None = None, splits: tuple[str, ...] | None = None) -> list[VideoScore]:
+    """Every clip of one manifest shard (of `splits` only, when given), from the extraction stages' shards."""
     settings = settings or ScoreSettings()
     results = []
-    clips = list(shard_clips(manifest, shard, shards_dir, scorer, settings))
+    clips = list(shard_clips(manifest, shard, shards_dir, scorer, settings, splits))
     for clip_id, path, clip in progress(clips, desc=f"score ({scorer.name}) {shard}", unit="video"):
         if isinstance(clip, str):
             results.append(failed(path, clip_id, scorer.name, clip))

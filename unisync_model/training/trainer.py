@@ -1,11 +1,14 @@
 """Training one audio × visual combination, resumable after an interruption.
 
 Every epoch draws a fresh plan of pairs (pairs.training_plan), trains on it with the margin BCE,
-scores the validation split with the binary protocol, appends a row to training.csv and saves
-checkpoints/last.pt; the best validation epoch is kept as model.pt. A rerun with the same settings
-resumes from last.pt (with more epochs, it goes on); with different settings (apart from the epoch count
-and how training runs: workers, amp, compile, sync_batchnorm, the number of processes), or fewer epochs
-than last.pt holds, it starts over.
+scores the validation split with the binary protocol (loss and accuracy on val_pairs pairs) and the
+offset protocol (every window of every validation segment: validation.py), appends a row to
+training.csv and saves checkpoints/last.pt; the best validation epoch by `best_by` (accuracy, offset
+or loss) is kept as model.pt. The best epoch of every criterion is kept in checkpoints/ (best.pt:
+accuracy, best_offset.pt, best_loss.pt), so switching `best_by` or `keep` trains nothing again. A
+rerun with the same settings resumes from last.pt (with more epochs, it goes on); with different
+settings (apart from the epoch count, keep, best_by and how training runs: workers, amp, compile,
+sync_batchnorm, the number of processes), or fewer epochs than last.pt holds, it starts over.
 
 Several GPUs: `torchrun --standalone --nproc_per_node N -m unisync_model.cli train …` (see
 distributed.py). Every process draws the same plan from the seed; each takes its own contiguous
@@ -45,12 +48,21 @@ from unisync_model.settings import WINDOW_FRAMES, TrainSettings, to_dict
 from unisync_model.training import distributed
 from unisync_model.training.pairs import (CROSS_SPEAKER, SAME_NO_OVERLAP, SAME_OVERLAP, binary_protocol_plan,
                                           training_plan)
+from unisync_model.training.validation import split_offset_accuracy
+from unisync_model.training.resync_table import read_decisions
 from unisync_model.training.windows import RankBatches, WindowDataset, clip_table, open_shards, window_loader
 
 log = logging.getLogger(__name__)
-LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "windows", "seconds"]
-RUNTIME_SETTINGS = ("epochs", "workers", "amp", "compile", "sync_batchnorm", "keep")  # not part of the resume key
+LOG_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "windows", "seconds",
+               "val_offset_accuracy"]
+# Not part of the resume key. keep and best_by only choose which epoch's weights become model.pt, not what is
+# learned: every epoch logs all three criteria and each keeps its best epoch's weights, so a switch resumes
+# (or, with every epoch done, only writes model.pt again) instead of training again.
+RUNTIME_SETTINGS = ("epochs", "workers", "amp", "compile", "sync_batchnorm", "keep", "best_by")
 KEEP = ("best", "last")
+# best_by: the training.csv column judged, whether higher is better, and the checkpoint of its best epoch
+BEST_BY = {"accuracy": ("val_accuracy", True, "best.pt"), "offset": ("val_offset_accuracy", True, "best_offset.pt"),
+           "loss": ("val_loss", False, "best_loss.pt")}
 
 
 def margins_by_kind(settings: TrainSettings) -> torch.Tensor:
@@ -60,12 +72,16 @@ def margins_by_kind(settings: TrainSettings) -> torch.Tensor:
     return margins
 
 
-def settings_key(settings: TrainSettings, audio: str, visual: str) -> str:
+def settings_key(settings: TrainSettings, audio: str, visual: str, resync: pd.DataFrame | None = None) -> str:
     """What a checkpoint must share with this run to be resumed: everything but the epoch count and
-    how training runs (RUNTIME_SETTINGS; the number of processes is not a setting either), and the
-    model's layer layout (a last.pt of another layout starts over)."""
+    how training runs (RUNTIME_SETTINGS; the number of processes is not a setting either), the
+    model's layer layout (a last.pt of another layout starts over) and the resync decisions' shifts
+    and drops (other decisions: other data)."""
     fields = {k: v for k, v in to_dict(settings).items() if k not in RUNTIME_SETTINGS}
-    return hashlib.sha256(json.dumps([audio, visual, fields, ARCHITECTURE], sort_keys=True).encode()).hexdigest()[:16]
+    data = None if resync is None else resync[["clip_id", "first_frame", "decision", "audio_shift"]].to_json(
+        orient="values")
+    parts = [audio, visual, fields, ARCHITECTURE] + ([data] if data is not None else [])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def frame_shape(readers: dict[str, ShardReader]) -> tuple[int, ...]:
@@ -148,19 +164,24 @@ def run_epoch(model: nn.Module | Step, batches: DataLoader, margins: torch.Tenso
 
 
 def train(manifest: str | Path, shards_dir: str | Path, shards: list[str], audio: str, visual: str,
-          out_dir: str | Path, settings: TrainSettings, threads: int = 0) -> Path:
-    """Train one combination; under torchrun, as one of several processes (distributed.py)."""
+          out_dir: str | Path, settings: TrainSettings, threads: int = 0, resync: str | Path | None = None) -> Path:
+    """Train one combination; under torchrun, as one of several processes (distributed.py). `resync`:
+    the resync stage's decisions.csv (scoring/resync.py): its dropped segments are left out of the
+    train and val splits and its shifted ones read their audio shifted."""
     if settings.keep not in KEEP:
         raise ValueError(f"train.keep must be one of {KEEP}, not {settings.keep!r}")
+    if settings.best_by not in BEST_BY:
+        raise ValueError(f"train.best_by must be one of {tuple(BEST_BY)}, not {settings.best_by!r}")
     context = distributed.setup()
     try:
-        return _train(context, manifest, shards_dir, shards, audio, visual, out_dir, settings, threads)
+        return _train(context, manifest, shards_dir, shards, audio, visual, out_dir, settings, threads, resync)
     finally:
         distributed.teardown(context)
 
 
 def _train(context: distributed.Context, manifest: str | Path, shards_dir: str | Path, shards: list[str],
-           audio: str, visual: str, out_dir: str | Path, settings: TrainSettings, threads: int) -> Path:
+           audio: str, visual: str, out_dir: str | Path, settings: TrainSettings, threads: int,
+           resync: str | Path | None) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if threads:  # the rule's threads are shared by the processes of a torchrun job
@@ -169,8 +190,9 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
     torch.manual_seed(settings.seed)
     visual_readers, audio_readers = open_shards(shards_dir, visual, shards), open_shards(shards_dir, audio, shards)
     tracks = open_shards(shards_dir, "tracks", shards)
-    train_clips = clip_table(manifest, ["train"], visual_readers, audio_readers, tracks, audio)
-    val_clips = clip_table(manifest, ["val"], visual_readers, audio_readers, tracks, audio)
+    decisions = read_decisions(resync) if resync else None
+    train_clips = clip_table(manifest, ["train"], visual_readers, audio_readers, tracks, audio, decisions)
+    val_clips = clip_table(manifest, ["val"], visual_readers, audio_readers, tracks, audio, decisions)
     if train_clips.empty or val_clips.empty:
         raise ValueError(f"need clips in both the train ({len(train_clips)}) and val ({len(val_clips)}) splits")
     log.info("train: %d clips (%d face segments), %d speakers, %d windows; val: %d clips",
@@ -186,11 +208,11 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
     amp = autocast_dtype(settings, device)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
     margins = margins_by_kind(settings)
-    key = settings_key(settings, audio, visual)
+    key = settings_key(settings, audio, visual, decisions)
 
-    last, best = out_dir / "checkpoints" / "last.pt", out_dir / "checkpoints" / "best.pt"
+    last = out_dir / "checkpoints" / "last.pt"
     history: list[dict] = []
-    start_epoch, best_accuracy = 0, -1.0
+    start_epoch, best = 0, {}  # best: criterion → its best value so far (the weights: BEST_BY's file)
     if last.exists():  # every process reads it (rank 0 writes it only after a step all of them take part in)
         state = torch.load(last, map_location="cpu", weights_only=True)
         if state.get("settings_key") == key and state["epoch"] + 1 > settings.epochs:
@@ -202,7 +224,9 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
             torch.set_rng_state(state["torch_rng"])
             if scaler is not None and state.get("grad_scaler"):
                 scaler.load_state_dict(state["grad_scaler"])
-            start_epoch, best_accuracy, history = state["epoch"] + 1, state["best_accuracy"], state["history"]
+            start_epoch, history = state["epoch"] + 1, state["history"]
+            # a last.pt of before best_by holds only best_accuracy: the other criteria start at this epoch
+            best = state.get("best", {"accuracy": state["best_accuracy"]})
             log.info("resuming after epoch %d from %s", state["epoch"] + 1, last)
         else:
             log.info("%s was made with other settings: starting over", last)
@@ -239,20 +263,29 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
         train_loss, train_acc = run_epoch(train_step, batches, margins, device, optimizer,
                                           desc=f"epoch {epoch + 1}/{settings.epochs}")
         val_loss, val_acc = run_epoch(val_step, val_batches, margins, device, desc="val")
+        with val_step.autocast():
+            correct, clips = split_offset_accuracy(model, val_clips, visual_readers, audio_readers, audio,
+                                                   settings.batch_size, rank=context.rank, world=context.world)
+        correct, clips = distributed.sum_over_ranks([correct, clips], context)
+        val_offset = correct / max(clips, 1)
         seconds = (pd.Timestamp.now() - began).total_seconds()
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
-                        "val_loss": val_loss, "val_accuracy": val_acc, "windows": windows, "seconds": seconds})
-        log.info("epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.0f s", epoch + 1,
-                 train_loss, train_acc, val_loss, val_acc, seconds)
-        if val_acc > best_accuracy:
-            best_accuracy = val_acc
-            if context.main:
-                atomic_save(model_record(model, epoch=epoch + 1, val_accuracy=val_acc, settings=to_dict(settings)),
-                            best)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
+               "val_accuracy": val_acc, "windows": windows, "seconds": seconds, "val_offset_accuracy": val_offset}
+        history.append(row)
+        log.info("epoch %d: train loss %.4f acc %.3f | val loss %.4f acc %.3f offset acc %.3f | %.0f s", epoch + 1,
+                 train_loss, train_acc, val_loss, val_acc, val_offset, seconds)
+        for criterion, (column, higher, name) in BEST_BY.items():
+            value, so_far = row[column], best.get(criterion)
+            if so_far is None or (value > so_far if higher else value < so_far):
+                best[criterion] = value
+                if context.main:
+                    atomic_save(model_record(model, epoch=epoch + 1, val_accuracy=val_acc, val_loss=val_loss,
+                                             val_offset_accuracy=val_offset, settings=to_dict(settings)),
+                                last.parent / name)
         if context.main:
             state = {"settings_key": key, "epoch": epoch, "state_dict": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                     "best_accuracy": best_accuracy, "history": history}
+                     "best": best, "best_accuracy": best["accuracy"], "history": history}
             if scaler is not None:
                 state["grad_scaler"] = scaler.state_dict()
             atomic_save(state, last)
@@ -262,10 +295,16 @@ def _train(context: distributed.Context, manifest: str | Path, shards_dir: str |
     if context.main:
         write_log(history, out_dir / "training.csv")
         if settings.keep == "last":
-            atomic_save(model_record(model, epoch=len(history), val_accuracy=history[-1]["val_accuracy"],
+            row = history[-1]
+            atomic_save(model_record(model, epoch=len(history), val_accuracy=row["val_accuracy"],
+                                     val_loss=row["val_loss"], val_offset_accuracy=row.get("val_offset_accuracy"),
                                      settings=to_dict(settings)), final)
         else:
-            write_atomic(final, lambda tmp: shutil.copyfile(best, tmp))
+            kept = last.parent / BEST_BY[settings.best_by][2]
+            if not kept.exists():  # resumed from a last.pt of before best_by with every epoch done
+                log.warning("no %s (its epochs were trained before best_by): model.pt is the best by accuracy", kept)
+                kept = last.parent / BEST_BY["accuracy"][2]
+            write_atomic(final, lambda tmp: shutil.copyfile(kept, tmp))
     distributed.barrier(context)  # the others return once model.pt is there
     return final
 

@@ -3,7 +3,10 @@
 `clip_table` joins the manifest with what the stages wrote (a clip needs its visual, audio and
 tracks shards) and lists one row per face segment of a clip (see extract/tracks.py): a window never
 spans a shot change or a long gap without the face. Each row counts the windows it can give, from
-its first frame. `WindowDataset` serves the pairs of a plan: each pair is one slice of the visual
+its first frame, and the frames its audio is read from the mouth (`audio_shift`: 0, or the resync
+stage's shift, scoring/resync.py: training reads the audio at frame s + audio_shift for the mouth at
+frame s; the resync decisions may also drop segments). `WindowDataset` serves the pairs of a plan:
+each pair is one slice of the visual
 shard and one of the audio shard, read through a per-process file handle, and a batch is read
 straight into one buffer (shared memory in a DataLoader worker), with no per-pair tensors.
 
@@ -26,8 +29,9 @@ from unisync_model.io.shards import ShardReader
 from unisync_model.io.track_array import segments_of
 from unisync_model.settings import WINDOW_FRAMES
 from unisync_model.training.pairs import Plan
+from unisync_model.training.resync_table import resync_by_segment
 
-TABLE_COLUMNS = ["clip_id", "speaker", "split", "shard", "first_frame", "windows"]
+TABLE_COLUMNS = ["clip_id", "speaker", "split", "shard", "first_frame", "windows", "audio_shift"]
 
 
 def open_shards(shards_dir: str | Path, stage: str, shard_names: list[str]) -> dict[str, ShardReader]:
@@ -35,32 +39,43 @@ def open_shards(shards_dir: str | Path, stage: str, shard_names: list[str]) -> d
 
 
 def segment_windows(segments: list[tuple[int, int]], visual_frames: int, audio_frames: int,
-                    audio_feature: str) -> list[tuple[int, int]]:
+                    audio_feature: str, audio_shift: int = 0) -> list[tuple[int, int]]:
     """(first frame, windows) of each segment that has a window with video and audio both present.
     Window starts are valid for the whole clip up to a bound, so a segment [a, b) gives the starts
-    a … min(b - 5, last valid start of the clip cut at b)."""
+    a … min(b - 5, last valid start of the clip cut at b). With the audio read `audio_shift` frames
+    from the mouth, a start s also needs s + audio_shift among the audio's valid starts."""
+    audio_starts = window_count(audio_frames + WINDOW_FRAMES, audio_frames, audio_feature)  # bounded by audio only
     rows = []
     for first, stop in segments:
-        windows = window_count(min(stop, visual_frames), audio_frames, audio_feature) - first
-        if windows > 0:
-            rows.append((first, windows))
+        start = max(first, -audio_shift)
+        end = min(min(stop, visual_frames) - WINDOW_FRAMES + 1, audio_starts - audio_shift)
+        if end > start:
+            rows.append((start, end - start))
     return rows
 
 
 def clip_table(manifest: str | Path, splits: list[str], visual: dict[str, ShardReader],
-               audio: dict[str, ShardReader], tracks: dict[str, ShardReader], audio_feature: str) -> pd.DataFrame:
-    """The usable face segments of the clips of `splits`; clips missing from a shard are left out."""
+               audio: dict[str, ShardReader], tracks: dict[str, ShardReader], audio_feature: str,
+               resync: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The usable face segments of the clips of `splits`; clips missing from a shard are left out.
+    `resync` (scoring/resync.py's decisions): segments it drops are left out, the others read their
+    audio with its shift; segments of clips it does not list are taken as they are."""
+    shifts, dropped, dropped_clips = resync_by_segment(resync)
     clips = read_manifest(manifest)
-    clips = clips[(clips["status"] == STATUS_OK) & clips["split"].isin(splits)]
+    clips = clips[(clips["status"] == STATUS_OK) & clips["split"].isin(splits) & ~clips["clip_id"].isin(dropped_clips)]
     rows = []
     for row in clips.itertuples(index=False):
         v, a, t = visual.get(row.shard), audio.get(row.shard), tracks.get(row.shard)
         if v is None or a is None or t is None or not all(row.clip_id in r for r in (v, a, t)):
             continue
-        segments = segments_of(t.read(row.clip_id))
-        for first, windows in segment_windows(segments, v.length(row.clip_id), a.length(row.clip_id), audio_feature):
-            rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "split": row.split,
-                         "shard": row.shard, "first_frame": first, "windows": windows})
+        for first, stop in segments_of(t.read(row.clip_id)):
+            if (row.clip_id, first) in dropped:
+                continue
+            shift = shifts.get((row.clip_id, first), 0)
+            for start, windows in segment_windows([(first, stop)], v.length(row.clip_id), a.length(row.clip_id),
+                                                  audio_feature, shift):
+                rows.append({"clip_id": row.clip_id, "speaker": row.speaker, "split": row.split,
+                             "shard": row.shard, "first_frame": start, "windows": windows, "audio_shift": shift})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -75,6 +90,9 @@ class WindowDataset(Dataset):
         self.clip_ids = clips["clip_id"].tolist()
         self.shards = clips["shard"].tolist()
         self.first_frames = clips["first_frame"].tolist()
+        # where each segment's audio windows start: its first frame moved by its resync shift
+        shifts = clips["audio_shift"] if "audio_shift" in clips else 0
+        self._audio_first = (clips["first_frame"] + shifts).to_numpy(np.int64)
         self.plan = plan
         self.visual = visual
         self.audio = audio
@@ -89,7 +107,7 @@ class WindowDataset(Dataset):
         vc, ac = int(p.visual_clip[i]), int(p.audio_clip[i])
         vs = self.first_frames[vc] + int(p.visual_start[i])
         visual = self.visual[self.shards[vc]].read(self.clip_ids[vc], vs, vs + WINDOW_FRAMES)
-        a0 = self.audio_start(self.first_frames[ac] + int(p.audio_start[i]))
+        a0 = self.audio_start(int(self._audio_first[ac]) + int(p.audio_start[i]))
         audio = self.audio[self.shards[ac]].read(self.clip_ids[ac], a0, a0 + self.audio_length)
         return (torch.from_numpy(np.ascontiguousarray(visual)), torch.from_numpy(audio.astype(np.float32)),
                 int(p.label[i]), int(p.kind[i]))
@@ -100,7 +118,7 @@ class WindowDataset(Dataset):
         p, idx = self.plan, np.asarray(indices, np.int64)
         vc, ac = p.visual_clip[idx], p.audio_clip[idx]
         v_start = self._first[vc] + p.visual_start[idx]
-        a_start = [self.audio_start(int(f)) for f in self._first[ac] + p.audio_start[idx]]
+        a_start = [self.audio_start(int(f)) for f in self._audio_first[ac] + p.audio_start[idx]]
         v_reader, a_reader = (_shaped(readers, self.shards, clips[:1])
                               for readers, clips in ((self.visual, vc), (self.audio, ac)))
         b = len(idx)

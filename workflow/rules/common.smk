@@ -11,6 +11,7 @@ from unisync_model import representations
 from unisync_model.evaluation.ablation_table import table_rows, variant_settings
 from unisync_model.representations import AUDIO
 from unisync_model.settings import from_dict
+from unisync_model import corpora
 from unisync_model.corpora import planning
 
 validate(config, "../schemas/config.schema.yaml")
@@ -229,15 +230,15 @@ def score_model():
     return SCORE["model"]
 
 
-def score_stages():
-    """The shards a score job reads: audio and tracks always, and what the scorer embeds."""
+def score_stages(section=SCORE):
+    """The shards a score (or resync) job reads: audio and tracks always, and what the scorer embeds."""
     extra = {"training-free": ["landmarks"], "syncnet": []}
-    if SCORE["scorer"] == "unisync":
+    if section["scorer"] == "unisync":
         extra["unisync"] = [
-            SCORE["visual"],
-            SCORE["audio"],
+            section["visual"],
+            section["audio"],
         ]  # planning reads no checkpoint
-    return list(dict.fromkeys(["audio", "tracks", *extra[SCORE["scorer"]]]))
+    return list(dict.fromkeys(["audio", "tracks", *extra[section["scorer"]]]))
 
 
 def score_inputs(wildcards):
@@ -261,3 +262,41 @@ def score_settings():
     }
     section.update({k: config[k] for k in SCORE_STAGE_SECTIONS if k in config})
     return json.dumps(section, sort_keys=True)
+
+
+# ---------------------------------------------------------------- resync (workflow/rules/resync.smk)
+
+RESYNC = config["resync"]
+RESYNC_ON = corpora.resync_enabled(RESYNC["enabled"], config["corpus"]["recipe"])
+RESYNC_DECISIONS = f"{RESULTS}/resync/decisions.csv"
+
+
+def resync_inputs(wildcards):
+    inputs = {
+        "manifest": f"{RESULTS}/clips.parquet",
+        "shards": [
+            f"{RESULTS}/shards/{stage}/{wildcards.shard}.h5"
+            for stage in score_stages(RESYNC)
+        ],
+    }
+    if RESYNC["scorer"] == "unisync":
+        if not RESYNC["model"]:
+            raise ValueError("resync.scorer unisync needs resync.model: a checkpoint")
+        inputs["model"] = RESYNC["model"]
+    return inputs
+
+
+def resync_settings():
+    """unisync resync --resync-settings: the decision rule (the scorer's own settings: score_settings)."""
+    keys = ("splits", "keep_within", "max_offset", "min_confidence")
+    return json.dumps({k: RESYNC[k] for k in keys}, sort_keys=True)
+
+
+def training_resync(wildcards):
+    """A training job's resync decisions (an input when resync is on)."""
+    return [RESYNC_DECISIONS] if RESYNC_ON else []
+
+
+def resync_option(wildcards, input):
+    """`--resync decisions.csv` for a training job that has them as an input, else nothing."""
+    return f"--resync {shlex.quote(input.resync[0])}" if input.resync else ""

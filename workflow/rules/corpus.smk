@@ -17,9 +17,12 @@ rule demo_corpus:
         split=",".join(f"{k}={v}" for k, v in config["demo"]["split_speakers"].items()),
         seed=config["demo"]["seed"],
         size=config["demo"]["size"],
+        shift_share=config["demo"]["audio_shifts"]["share"],
+        shift_frames=",".join(map(str, config["demo"]["audio_shifts"]["frames"])),
     shell:
         "unisync demo-corpus {output:q} --speakers {params.speakers} --clips-per-speaker {params.clips}"
-        " --split {params.split} --seed {params.seed} --size {params.size} > {log:q} 2>&1"
+        " --split {params.split} --seed {params.seed} --size {params.size}"
+        " --shift-share {params.shift_share} --shift-frames {params.shift_frames} > {log:q} 2>&1"
 
 
 rule manifest:

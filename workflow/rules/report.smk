@@ -18,6 +18,7 @@ rule report:
     input:
         manifest=f"{RESULTS}/clips.parquet",
         shards=[path for stage in REPORT_STAGES for path in shard_files(stage)],
+        resync=training_resync,
     output:
         report(
             directory(f"{RESULTS}/report"),
@@ -46,9 +47,10 @@ rule report:
             os.path.dirname(input.shards[0])
         ),
         stages=",".join(REPORT_STAGES),
+        resync=resync_option,
     shell:
         "unisync report --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
-        " --stages {params.stages} --out-dir {output:q} > {log:q} 2>&1"
+        " --stages {params.stages} {params.resync} --out-dir {output:q} > {log:q} 2>&1"
 
 
 # What every job cost (snakemake's benchmark files), for the HTML report and for sizing profiles/slurm.

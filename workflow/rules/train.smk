@@ -2,6 +2,7 @@ rule train:
     input:
         manifest=f"{RESULTS}/clips.parquet",
         shards=combination_shards,
+        resync=training_resync,
     output:
         model=f"{RESULTS}/models/{{audio}}_{{visual}}/seed{{seed}}/model.pt",
         log_csv=report(
@@ -27,10 +28,12 @@ rule train:
         shards=",".join(SHARDS),
         shards_dir=f"{RESULTS}/shards",
         out_dir=subpath(output.model, parent=True),
+        resync=resync_option,
     shell:
         "unisync_train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
         " --audio {wildcards.audio} --visual {wildcards.visual} --out-dir {params.out_dir:q}"
-        " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} > {log:q} 2>&1"
+        " --settings {params.settings:q} --seed {wildcards.seed} --threads {threads} {params.resync}"
+        " > {log:q} 2>&1"
 
 
 rule evaluate:

@@ -14,6 +14,7 @@ import numpy as np
 
 from unisync_model.corpora.demo.cast import SPLITS, Speaker, check_split_speakers, make_speakers, seeded_rng
 from unisync_model.corpora.demo.face import FaceRenderer, mouth_box, render_frames
+from unisync_model.corpora.demo.shifted_audio import shift_training_audio
 from unisync_model.corpora.demo.voices import mouth_controls, sentence_audio
 from unisync_model.settings import FPS, SAMPLE_RATE
 
@@ -62,8 +63,10 @@ def _make_clip(speaker: Speaker, renderer: FaceRenderer, speaker_index: int, cli
 
 
 def make_demo_corpus(root: Path, *, speakers: int, clips_per_speaker: int, split_speakers: dict[str, int],
-                     seed: int, size: int = 160) -> None:
-    """Generate the demo corpus at `root`, laid out like LRS2, with splits by speaker.
+                     seed: int, size: int = 160, shift_share: float = 0.0,
+                     shift_frames: tuple[int, int] = (3, 10)) -> None:
+    """Generate the demo corpus at `root`, laid out like LRS2, with splits by speaker; with `shift_share`,
+    that share of the training clips gets its audio shifted by ffmpeg by ±shift_frames (shifted_audio.py).
 
     Built in `<root>.tmp` beside it and moved onto `root` (replacing it) only once complete. The same seed
     gives the same speakers, sentences and faces (the encoders aside). Raises ValueError if the split sizes
@@ -97,6 +100,8 @@ def make_demo_corpus(root: Path, *, speakers: int, clips_per_speaker: int, split
             names = [f"{speaker.video_id}/{clip:05d}" for speaker, _, clip in jobs if speaker.split == split]
             (building / f"{split}.txt").write_text("".join(f"{name}\n" for name in names))
         write_speakers_csv(building / SPEAKERS_CSV, cast, size)
+        if shift_share:
+            shift_training_audio(building, shift_share, shift_frames, seed)
         if root.exists():
             shutil.rmtree(root)
         os.replace(building, root)
