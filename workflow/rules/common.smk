@@ -287,7 +287,7 @@ def resync_inputs(wildcards):
 
 
 def resync_settings():
-    """unisync resync --resync-settings: the decision rule (the scorer's own settings: score_settings)."""
+    """unisync resync --resync-settings: how segments are decided (the scorer's own settings: score_settings)."""
     keys = ("splits", "keep_within", "max_offset", "min_confidence")
     return json.dumps({k: RESYNC[k] for k in keys}, sort_keys=True)
 

@@ -7,7 +7,8 @@
 #
 # Both experts come from the `train` rule (models/mel_rgb/seed<N>/model.pt), trained on the training
 # speakers only; the generators too; the table is of the test speakers.
-if "syncloss" in config:  # config.yaml has it; a config without it plans no SyncLoss study
+# config.yaml has it; a config without it plans no SyncLoss study
+if "syncloss" in config:
     SYNCLOSS = config["syncloss"]
     SYNCLOSS_DIR = f"{RESULTS}/syncloss"
     # the generator's settings (SyncLossSettings) as JSON: the section without the experts' seeds
@@ -20,7 +21,6 @@ if "syncloss" in config:  # config.yaml has it; a config without it plans no Syn
         stage=["rgb", "mel", "tracks"],
         shard=SHARDS,
     )
-
 
     rule syncloss_train:
         input:
@@ -45,12 +45,13 @@ if "syncloss" in config:  # config.yaml has it; a config without it plans no Syn
         params:
             settings=SYNCLOSS_SETTINGS,
             shards=",".join(SHARDS),
-            shards_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.shards[0])),
+            shards_dir=lambda wildcards, input: os.path.dirname(
+                os.path.dirname(input.shards[0])
+            ),
         shell:
             "unisync syncloss-train --manifest {input.manifest:q} --shards-dir {params.shards_dir:q} --shards {params.shards}"
             " --expert {input.expert:q} --arm {wildcards.arm} --out {output.model:q} --settings {params.settings:q}"
             " --threads {threads} > {log:q} 2>&1"
-
 
     rule syncloss_table:
         input:
@@ -77,7 +78,9 @@ if "syncloss" in config:  # config.yaml has it; a config without it plans no Syn
             runtime=60,
         params:
             shards=",".join(SHARDS),
-            shards_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(input.shards[0])),
+            shards_dir=lambda wildcards, input: os.path.dirname(
+                os.path.dirname(input.shards[0])
+            ),
             settings=score_settings(),
             out_dir=subpath(output.csv, parent=True),
             title=f"SyncLoss study: {CORPUS} test split, judge Mel × RGB seed {SYNCLOSS['judge_seed']}, "
