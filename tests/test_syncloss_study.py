@@ -10,21 +10,27 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from helpers.learnable import one_segment_track, write_one_shard_manifest
+from test_sync_loss import tiny_checkpoint
 
 from unisync_model.cli import main
-from unisync_model.corpora.manifest import write_manifest
 from unisync_model.evaluation.syncloss_study import paste_lower_faces, summarise
 from unisync_model.extract.rgb import crop_lower_face
 from unisync_model.io.av_timing import MEL_RATE
 from unisync_model.io.shards import ShardWriter
-from unisync_model.io.track_array import SEGMENT, TRACK_COLUMNS
+from unisync_model.io.track_array import TRACK_COLUMNS
 from unisync_model.model.expert_loss import SyncLoss
 from unisync_model.settings import FPS, RgbSettings, SyncLossSettings
-from unisync_model.training.mouth_generator import (REFERENCE_GAP, BatchSampler, MouthGenerator,
-                                                    MouthGeneratorConfig, load_generator, load_segments,
-                                                    reference_frame, train_generator)
-
-from test_sync_loss import tiny_checkpoint
+from unisync_model.training.mouth_generator import (
+    REFERENCE_GAP,
+    BatchSampler,
+    MouthGenerator,
+    MouthGeneratorConfig,
+    load_generator,
+    load_segments,
+    reference_frame,
+    train_generator,
+)
 
 FRAMES = 30
 
@@ -53,12 +59,8 @@ def tiny_corpus(root, clips=(("a/1", "a", "train"), ("a/2", "a", "train"), ("b/1
             features[:, :10] += loud[np.minimum(np.arange(n) * FPS // MEL_RATE, FRAMES - 1)][:, None]
             rgb.add(clip_id, frames)
             mel.add(clip_id, features)
-            track = np.zeros((FRAMES, len(TRACK_COLUMNS)), np.float32)
-            track[:, SEGMENT] = 0
-            tracks.add(clip_id, track)
-    write_manifest(pd.DataFrame([{"clip_id": c, "speaker": s, "split": split, "path": f"{c}.mp4",
-                                  "audio_path": f"{c}.mp4", "shard": "000", "status": "ok"}
-                                 for c, s, split in clips]), root / "clips.parquet")
+            tracks.add(clip_id, one_segment_track(FRAMES))
+    write_one_shard_manifest(clips, root / "clips.parquet")
     return root
 
 

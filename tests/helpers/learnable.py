@@ -90,10 +90,20 @@ def write_learnable_corpus(root: str | Path, clips: list[tuple[str, str, str]], 
             if len(audio) < n:  # another clip's audio, cut or repeated to this clip's length
                 audio = np.resize(audio, n)
             mel.add(clip_id, mel_frames(audio[:n], rng))
-            track = np.zeros((n, len(TRACK_COLUMNS)), np.float32)
-            track[:, SEGMENT] = 0
-            tracks.add(clip_id, track)
+            tracks.add(clip_id, one_segment_track(n))
+    write_one_shard_manifest(clips, root / "clips.parquet")
+    return root
+
+
+def one_segment_track(frames: int) -> np.ndarray:
+    """A tracks-stage array whose face is one segment over every frame (boxes unused)."""
+    track = np.zeros((frames, len(TRACK_COLUMNS)), np.float32)
+    track[:, SEGMENT] = 0
+    return track
+
+
+def write_one_shard_manifest(clips: list[tuple[str, str, str]], path: Path) -> None:
+    """clips.parquet for (clip id, speaker, split) rows, every clip ok in shard 000."""
     write_manifest(pd.DataFrame([{"clip_id": c, "speaker": s, "split": split, "path": f"{c}.mp4",
                                   "audio_path": f"{c}.mp4", "shard": "000", "status": "ok"}
-                                 for c, s, split in clips]), root / "clips.parquet")
-    return root
+                                 for c, s, split in clips]), path)
