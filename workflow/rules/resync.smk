@@ -18,7 +18,7 @@ rule resync:
         "../../envs/unisync.yaml"
     threads: config["threads"]["extract"]
     resources:
-        **shard_resources("score"),
+        **shard_resources("resync"),
         gpu=int(RESYNC["scorer"] in ("unisync", "syncnet")),
     params:
         scorer=RESYNC["scorer"],
