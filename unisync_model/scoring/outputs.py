@@ -67,6 +67,8 @@ SEGMENT_COLUMNS = [
     "status", "reason", "offset_frames", "offset_ms", "confidence", "min_dist",
     "windows",  # the segment's windows
     "speech_share",  # share of the segment's frames with speech (empty when not measured)
+    "track",  # the face track (0, 1, …): with several faces in a shot, every track long enough is scored
+    "chosen",  # True: this track is its shot's speaker, pooled into the video's numbers
 ]
 
 

@@ -50,13 +50,16 @@ class SegmentScore:
     window: int = 5  # frames per window
     dists: np.ndarray | None = field(default=None, repr=False)  # windows × (2·vshift + 1), for pooling
     speech_frames: int | None = None  # frames with speech, when the scorer gates by it
+    track: int = 0  # the face track this segment belongs to (several per shot when several faces are scored)
+    chosen: bool = True  # this track is its shot's speaker (the one the video's numbers pool)
+    box: tuple[float, float, float, float] | None = None  # the face's median box (x1, y1, x2, y2, source pixels)
 
     def row(self, video: VideoScore) -> dict:
         return {"video": video.video, "clip_id": video.clip_id, "scorer": video.scorer, "segment": self.index,
                 "first_frame": self.first_frame, "stop_frame": self.stop_frame,
                 "start_s": round(self.first_frame / FPS, 3), "end_s": round(self.stop_frame / FPS, 3),
                 **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows,
-                "speech_share": self.speech_share}
+                "speech_share": self.speech_share, "track": self.track, "chosen": self.chosen}
 
     @property
     def speech_share(self) -> float | None:
@@ -66,7 +69,8 @@ class SegmentScore:
     def record(self) -> dict:
         out = {"segment": self.index, "first_frame": self.first_frame, "stop_frame": self.stop_frame,
                **_numbers(self.reason, self.offset, self.confidence, self.min_dist), "windows": self.windows,
-               "speech_share": self.speech_share}
+               "speech_share": self.speech_share, "track": self.track, "chosen": self.chosen,
+               "box": None if self.box is None else [round(float(v), 1) for v in self.box]}
         if self.curve is not None:
             out.update(curve=_floats(self.curve), window=self.window, window_first_frame=self.window_first,
                        frame_confidence=_floats(self.frame_confidence))
@@ -177,7 +181,8 @@ def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence
     pooled = []
     for index, seg in enumerate(scorer.embed(clip)):
         score = SegmentScore(index, seg.start, seg.stop, reason=seg.reason, window=scorer.window,
-                             window_first=seg.first_frame, speech_frames=seg.speech_frames)
+                             window_first=seg.first_frame, speech_frames=seg.speech_frames,
+                             box=segment_box(clip.track, seg.start, seg.stop))
         if score.reason is None:
             piece = clip.samples[seg.start * SAMPLES_PER_FRAME:seg.stop * SAMPLES_PER_FRAME]
             level = level_dbfs(piece)
@@ -201,6 +206,14 @@ def score_clip(clip: ClipData, scorer: Scorer, video: str | None = None, silence
     else:
         result.offset, result.min_dist, result.confidence, result.curve = pool(np.concatenate(pooled), vshift)
     return result
+
+
+def segment_box(track: np.ndarray | None, start: int, stop: int) -> tuple[float, ...] | None:
+    """The median face box (x1, y1, x2, y2) of a track's frames [start, stop): the report's thumbnail."""
+    if track is None or stop <= start or len(track) < stop:
+        return None
+    box = np.nanmedian(np.asarray(track[start:stop, :4], np.float64), axis=0)
+    return tuple(float(v) for v in box) if np.isfinite(box).all() else None
 
 
 def failed(video: str, clip_id: str, scorer: str, reason: str, frames: int = 0) -> VideoScore:
