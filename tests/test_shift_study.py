@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import ROOT, SHARED, venv_env
-from test_score import SYNTHETIC, synthetic_clip
+from test_score import SYNTHETIC, UNGATED, synthetic_clip
 
 from unisync_model.scoring import shift_study as study
 from unisync_model.scoring.scorers import ClipData
@@ -36,7 +36,8 @@ def test_shift_samples_moves_by_whole_frames_and_keeps_the_length():
 def test_in_memory_shift_moves_the_offset_by_exactly_minus_k(delay):
     """A synthetic clip whose audio already lags by `delay`: base −delay, then base − k for each k."""
     scorer = TrainingFreeScorer(SYNTHETIC)
-    trials = study.study_clip(synthetic_clip(delay), scorer, (-10, -5, 5, 10), category=study.FRONTAL)
+    trials = study.study_clip(synthetic_clip(delay), scorer, (-10, -5, 5, 10), category=study.FRONTAL,
+                             settings=UNGATED)
     assert [t.shift_frames for t in trials] == [-10, -5, 5, 10]
     assert all(t.base_offset == -delay for t in trials)
     assert [t.offset for t in trials] == [-delay - k for k in (-10, -5, 5, 10)]
@@ -48,7 +49,7 @@ def test_a_wrong_move_is_a_miss(monkeypatch):
     """The hit test is not vacuous: audio moved by k + 3 instead of k gives misses 3 frames off."""
     real_shift = study.shift_samples
     monkeypatch.setattr(study, "shift_samples", lambda samples, k: real_shift(samples, k + 3))
-    trials = study.study_clip(synthetic_clip(0), TrainingFreeScorer(SYNTHETIC), (-5, 5))
+    trials = study.study_clip(synthetic_clip(0), TrainingFreeScorer(SYNTHETIC), (-5, 5), settings=UNGATED)
     assert [t.offset for t in trials] == [2, -8] and [t.error for t in trials] == [-3, -3]
     assert not any(t.hit for t in trials)
     table = study.markdown_table(study.trials_frame(trials))
@@ -109,10 +110,10 @@ def test_the_shared_clips_have_twenty_frontal_speaking_clips():
 
 def test_outputs_list_every_trial_and_the_clips_without_a_score(tmp_path):
     scorer = TrainingFreeScorer(SYNTHETIC)
-    trials = study.study_clip(synthetic_clip(0), scorer, study.SHIFTS, category=study.FRONTAL)
+    trials = study.study_clip(synthetic_clip(0), scorer, study.SHIFTS, category=study.FRONTAL, settings=UNGATED)
     short = synthetic_clip(0, frames=12)
     short.clip_id = "short"
-    trials += study.study_clip(short, scorer, study.SHIFTS, category="short")
+    trials += study.study_clip(short, scorer, study.SHIFTS, category="short", settings=UNGATED)
     frame = study.write_outputs(trials, tmp_path, title="synthetic")
     on_disk = study.read_trials([tmp_path / "trials.csv"])
     assert list(on_disk.columns) == study.TRIAL_COLUMNS and len(on_disk) == 8

@@ -1,16 +1,18 @@
-"""Speech gating and the "uncertain" answer of the training-free scorer: silero-vad's model run in-process
-(as silero-vad's own wrapper runs it), windows without speech counting as silent, a clip without
-speech scored as without the gate, a music-only clip no confident offset, and the absolute check on the
-frontal speaking real clips (docs/scorers.md)."""
+"""Speech gating (every scorer; scoring/speech_gate.py) and the "uncertain" answer of the training-free
+scorer: silero-vad's model run in-process (as silero-vad's own wrapper runs it), pairs without speech
+left out of the offset search and the confidence, "no speech" for a segment without enough of it (a
+music-only clip among them), and the absolute check on the frontal speaking real clips (docs/scorers.md)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from helpers import SHARED, TEST_CLIPS
-from test_score import SYNTHETIC, synthetic_clip
+from test_score import SYNTHETIC, UNGATED, synthetic_clip
 
 from unisync_model.extract.speech_activity import SpeechActivity
 from unisync_model.io.media import audio_samples
+from unisync_model.model.lse import distances, gated_curve, pair_mask
+from unisync_model.scoring import results, speech_gate
 from unisync_model.scoring.results import VideoScore, score_clip
 from unisync_model.scoring.scorers.training_free import TrainingFreeScorer
 from unisync_model.settings import ScoreSettings, TrainingFreeSettings
@@ -46,28 +48,46 @@ def test_speech_is_found_in_speech_and_not_in_noise():
     assert (SpeechActivity().frame_probabilities(samples[:6400], 20)[10:] == 0).all()
 
 
-def test_the_gate_silences_windows_without_speech_and_stands_aside_where_it_hears_none():
-    """Noise the detector hears no speech in is scored as without the gate (a deaf detector must not
-    silence a loud segment); the same noise with speech-like frames marked gets its other windows
-    silenced, and its share of speech says how much."""
-    gated, ungated = TrainingFreeScorer(TrainingFreeSettings(lead_frames=0)), TrainingFreeScorer(SYNTHETIC)
+def test_a_segment_without_speech_is_no_speech():
+    """Band-passed noise that follows the mouth is not speech: the gate answers "no speech", with the
+    share, and without the gate the same clip is scored."""
     clip = synthetic_clip(0)
-    deaf = score_clip(clip, gated)
-    assert deaf.ok and deaf.speech_share == 0.0 and deaf.offset == score_clip(clip, ungated).offset
-    half = np.zeros(clip.frames, bool)
-    half[:clip.frames // 2] = True
-    gated.speech_frames = lambda samples, frames: half[:frames]  # speech in the first half only
-    segment = gated.embed(clip)[0]
-    silent = ~np.any(segment.audio, axis=1)
-    assert silent[-50:].all() and not silent[:50].any() and segment.speech_frames == clip.frames // 2
+    gated = score_clip(clip, TrainingFreeScorer(SYNTHETIC))
+    assert not gated.ok and gated.reason.startswith("no speech") and gated.speech_share == 0.0
+    assert score_clip(clip, TrainingFreeScorer(SYNTHETIC), settings=UNGATED).ok
+
+
+def test_pairs_without_speech_neither_vote_nor_dilute(monkeypatch):
+    """The second half of a clip's sound is replaced by loud noise the mouth does not follow, and marked
+    as no speech. Gated, those pairs are left out: the answer and its confidence are those of the first
+    half alone. Ungated, they vote too and dilute the confidence."""
+    clip = synthetic_clip(3, frames=300)
+    half = clip.frames // 2
+    noise = np.random.default_rng(1).standard_normal(len(clip.samples) - half * 640).astype(np.float32)
+    clip.samples[half * 640:] = 0.1 * noise
+    speech = np.zeros(clip.frames, bool)
+    speech[:half] = True
+    monkeypatch.setattr(results, "frame_speech", lambda samples, frames, settings: speech[:frames] if settings.gate
+                        else None)
+    scorer = TrainingFreeScorer(SYNTHETIC)
+    gated = score_clip(clip, scorer)
+    ungated = score_clip(clip, scorer, settings=UNGATED)
+    assert gated.ok and gated.offset == -3 and gated.speech_share == 0.5
+    # the same numbers from the pairs whose audio window is speech, and only those
+    seg = scorer.embed(clip)[0]
+    audio_ok = speech_gate.window_speech(speech, 0, seg.windows, scorer.window, ScoreSettings().speech)
+    assert audio_ok[:half - scorer.window].all() and not audio_ok[half:].any()
+    alone = gated_curve(distances(seg.visual, seg.audio, 15, False), pair_mask(seg.windows, 15, audio_ok), 15)
+    assert alone.best() == (gated.offset, pytest.approx(gated.min_dist), pytest.approx(gated.confidence))
+    assert gated.confidence > ungated.confidence + 0.05, (gated.confidence, ungated.confidence)
 
 
 @pytest.mark.parametrize("lead", [1, 2])
 def test_the_lead_compares_the_mouth_with_later_sound(lead):
     """A mouth that moves `lead` frames before its sound (audio lagging by `lead`) reads in sync."""
-    settings = TrainingFreeSettings(speech_gate=False, lead_frames=lead)
-    assert score_clip(synthetic_clip(lead), TrainingFreeScorer(settings)).offset == 0
-    assert score_clip(synthetic_clip(lead), TrainingFreeScorer(SYNTHETIC)).offset == -lead
+    settings = TrainingFreeSettings(lead_frames=lead)
+    assert score_clip(synthetic_clip(lead), TrainingFreeScorer(settings), settings=UNGATED).offset == 0
+    assert score_clip(synthetic_clip(lead), TrainingFreeScorer(SYNTHETIC), settings=UNGATED).offset == -lead
 
 
 def test_low_confidence_answers_uncertain():
@@ -83,15 +103,15 @@ def test_low_confidence_answers_uncertain():
 
 
 @needs_shared
-def test_a_music_only_clip_gets_no_confident_offset():
+def test_a_music_only_clip_is_no_speech():
     from unisync_model.scoring.scorers import scorer_from_settings
     from unisync_model.scoring.videos import score_video
 
     settings = ScoreSettings()
     scorer = scorer_from_settings("training-free", None, settings)
     result = score_video(CLIPS / "real" / "liveportrait_d6_music.mp4", scorer, settings)
-    assert result.verdict in ("uncertain", "no score"), (result.offset, result.confidence)
-    assert result.ok and result.speech_share < 0.2  # the face is found; the sound is music
+    assert not result.ok and result.reason.startswith("no speech"), result.reason
+    assert result.segments and result.speech_share < 0.2  # the face is found; the sound is music
 
 
 @needs_shared

@@ -38,6 +38,9 @@ class TracksSettings:
     shot_change: float = 0.5  # Bhattacharyya distance of colour histograms between frames that marks a cut
     min_face_ratio: float = 0.5  # face tracks smaller than this times the main one are other people
     detect_every: int = 2  # faces searched every n-th frame (and after each cut), followed in between (docs/scorers.md)
+    # which face is the speaker: "largest" (the largest, steadiest face) or "sync" (in each shot the face whose
+    # mouth follows the sound best; docs/scorers.md); None: the tracks stage's largest, `unisync score`'s sync
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,9 +175,6 @@ class TrainingFreeSettings:
     speech_band: tuple[float, float] = (300.0, 3000.0)  # Hz, the audio band whose energy is followed
     modulation_band: tuple[float, float] = (2.0, 8.0)  # Hz at 25 fps: both signals keep the syllable rate
     silence_dbfs: float = -55.0  # audio windows whose every frame is quieter carry no information
-    speech_gate: bool = True  # windows without speech (silero-vad) count as silent: they vote for no shift
-    speech_probability: float = 0.5  # silero-vad's probability above which a frame is speech (its default)
-    min_speech_share: float = 0.5  # a window counts as speech when at least this share of its frames is
     lead_frames: int = 1  # the mouth moves this many frames before the sound it makes: compared that much later
     uncertain_below: float = 0.18  # a confidence below this answers "uncertain" (chosen: docs/scorers.md)
 
@@ -192,6 +192,26 @@ class StageSettings:
 
 
 @dataclass(frozen=True)
+class SpeechSettings:
+    """Speech gating of every scorer (scoring/results.py; docs/scorers.md): silero-vad marks each frame."""
+
+    gate: bool = True  # pairs whose audio window has no speech are left out of the offset search and the confidence
+    probability: float = 0.5  # silero-vad's probability above which a frame is speech (its default)
+    min_window_share: float = 0.5  # an audio window is speech when at least this share of its frames is
+    no_speech_below: float = 0.25  # a segment with speech on a smaller share of its frames is "no speech"
+
+
+@dataclass(frozen=True)
+class OverTimeSettings:
+    """Offsets over time (scoring/over_time.py): each segment in sliding windows, and the drift line."""
+
+    window_s: float = 10.0  # seconds a window spans (a shorter segment is one window)
+    hop_s: float = 2.0  # seconds between window starts
+    drift_min_frames: float = 2.0  # the fitted line must move at least this much over the video (2 × the tolerance)
+    drift_min_inliers: float = 0.5  # with at least this share of the windows within a frame of it (a steady move)
+
+
+@dataclass(frozen=True)
 class ScoreSettings(StageSettings):
     """Everything `unisync score --settings` takes (JSON; config.yaml's sections have the same names):
     the settings of the stages a scorer computes from the video, and these."""
@@ -199,6 +219,10 @@ class ScoreSettings(StageSettings):
     silence_dbfs: float = -55.0  # a video (or segment) quieter than this is "silent audio"
     audio_stream: int | None = None  # audio stream N (0:a:N); None: the default, or the first that is not silent
     batch_size: int = 256  # windows per forward pass (unisync)
+    max_offset: int = 15  # frames: offsets −max_offset…+max_offset are searched (syncnet_python's 15; 75 = 3 s)
+    probe_offset: int = 75  # frames: an uncertain or edge answer is checked this far out ("beyond the searched range")
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    over_time: OverTimeSettings = field(default_factory=OverTimeSettings)
     tracks: TracksSettings = field(default_factory=TracksSettings)
     training_free: TrainingFreeSettings = field(default_factory=TrainingFreeSettings)
 

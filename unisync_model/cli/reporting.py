@@ -1,4 +1,4 @@
-"""`unisync` commands of reporting: training curves, job benchmarks, the clip report, visualize."""
+"""`unisync` commands of reporting: training curves, job benchmarks, the clip and score reports, visualize."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,3 +51,16 @@ def visualize(clip_id: str, results_dir: Path, out_dir: Path | None, rows: int) 
     draw(results_dir, clip_id, out_dir or results_dir / "visualize", rows)
 
 
+@main.command("score-report")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--figures", type=click.IntRange(min=0), default=None,
+              help="Videos that get figures and a face thumbnail, in the table's order (default 200; each adds "
+                   "about 50-100 kB to the page).")
+def score_report(directory: Path, figures: int | None) -> None:
+    """Write DIRECTORY/report.html from a `unisync score` or `score-merge` output folder (scores.json and
+    plots/): one self-contained page with the sortable table of videos, an offset histogram, the reasons
+    for videos without a score, and per video its curves and a thumbnail of the chosen face."""
+    from unisync_model.reporting.score_report import write_score_report
+    if not (directory / "scores.json").is_file():
+        raise click.ClickException(f"{directory} holds no scores.json: not a `unisync score` output folder")
+    click.echo(write_score_report(directory, figures))

@@ -37,6 +37,9 @@ from unisync_model.cli import main, settings_option
 @click.option("--audio-stream", type=click.IntRange(min=0), default=None,
               help="Score audio stream N (0: the file's first audio stream; ffmpeg's 0:a:N). Default: the default "
                    "stream, or when it is silent or absent the first other that is not silent.")
+@click.option("--max-offset", "max_offset", default=None,
+              help="Offsets searched either way: frames (15) or seconds (3s = 75 frames). Default: the settings' "
+                   "max_offset, 15 (syncnet_python's). Every output names the range searched.")
 @click.option("--plots/--no-plots", default=False, show_default=True,
               help="A PNG per scored video (the distance curve over offsets and the per-frame confidence).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
@@ -47,8 +50,8 @@ from unisync_model.cli import main, settings_option
               help="Score a shard of a corpus from its extraction shards instead of PATHS (with --shard, --shards-dir).")
 @click.option("--shard", default=None)
 @click.option("--shards-dir", type=click.Path(exists=True, path_type=Path), default=None)
-def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, plots, jobs, manifest_path, shard,
-          shards_dir, protocol, jpeg) -> None:
+def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, max_offset, plots, jobs, manifest_path,
+          shard, shards_dir, protocol, jpeg) -> None:
     """Audio-visual offset, confidence and minimum distance of videos (files, folders, or .txt lists of
     videos), per face segment and per video. Offset > 0: the audio leads the video (syncnet_python's
     sign); `unisync fix --offset N` undoes it. A video without a score gets a reason instead.
@@ -56,6 +59,7 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
     Prints one tab-separated line per video to stdout as it is scored (path, AV offset, min dist,
     confidence, scorer; or `no score: <reason>`), then a summary line; logs and progress go to stderr."""
     from unisync_model.io.progress import write_line
+    from unisync_model.reporting.score_report import try_score_report
     from unisync_model.scoring.outputs import summary_line, write_outputs
     from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
     from unisync_model.scoring.shard_route import score_shard
@@ -70,6 +74,11 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
             raise click.UsageError("--audio-stream chooses among a video's streams; the shards hold one already "
                                    "(config.yaml's audio.stream chose it)")
         settings = dataclasses.replace(settings, audio_stream=audio_stream)
+    if max_offset is not None:
+        try:
+            settings = dataclasses.replace(settings, max_offset=max_offset_frames(max_offset))
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--max-offset") from None
     try:
         scorer = scorer_from_settings(scorer_name, model_path, settings, protocol=protocol, jpeg=jpeg)
     except (ValueError, FileNotFoundError) as err:
@@ -85,12 +94,26 @@ def score(paths, out_dir, scorer_name, model_path, settings_json, audio_stream, 
         results = score_videos(paths, scorer, settings, on_result=lambda result: write_line(result.line()),
                                jobs=jobs or default_jobs(scorer), plot_dir=out_dir if plots else None)
     counts = write_outputs(results, out_dir, scorer, plots)
+    try_score_report(out_dir)  # report.html, after the tables: a failure is logged, the tables stay
     click.echo(summary_line(counts, out_dir))
     if counts["missing"]:
         raise click.ClickException(f"{len(counts['missing'])} path(s) given do not exist: "
                                    + ", ".join(counts["missing"][:10]) + (" …" if len(counts["missing"]) > 10 else ""))
     if counts["scored"] == 0 and not manifest_path:  # a workflow shard's rows with their reasons are its result
         raise click.ClickException("no video found" if not results else "no video could be scored")
+
+
+def max_offset_frames(text: str) -> int:
+    """--max-offset: whole frames ("15") or seconds ("3s", "0.6s"), as frames at 25 fps (at least 1)."""
+    from unisync_model.settings import FPS
+    value = str(text).strip().lower()
+    try:
+        frames = round(float(value[:-1]) * FPS) if value.endswith("s") else int(value)
+    except ValueError:
+        raise ValueError(f"{text!r}: give frames (15) or seconds (3s)") from None
+    if frames < 1:
+        raise ValueError(f"{text!r}: the range must be at least one frame")
+    return frames
 
 
 def _require_shards(scorer, shards_dir: Path, shard: str, hint: str = "") -> None:
@@ -105,8 +128,10 @@ def _require_shards(scorer, shards_dir: Path, shard: str, hint: str = "") -> Non
 @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
 def score_merge(dirs, out_dir: Path) -> None:
     """Join the outputs of several `unisync score` runs (the workflow's shards) into one folder."""
+    from unisync_model.reporting.score_report import try_score_report
     from unisync_model.scoring.outputs import merge_outputs
     n = merge_outputs(dirs, out_dir)
+    try_score_report(out_dir)
     logging.getLogger("unisync").info("score-merge: %d videos -> %s", n, out_dir)
 
 
@@ -122,17 +147,27 @@ def score_merge(dirs, out_dir: Path) -> None:
 @settings_option
 @click.option("--reencode-audio", is_flag=True,
               help="Write the shift into the audio samples (AAC) instead of timestamps / an MP4 edit list.")
-def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, reencode_audio) -> None:
-    """Copy VIDEO to OUT with the audio shifted to undo its offset; the video stream is not re-encoded."""
+@click.option("--drift", "measured_drift", is_flag=True,
+              help="Also correct the linear drift the scorer measures (the audio is resampled and re-encoded).")
+@click.option("--drift-ms-per-min", "drift_rate", type=float, default=None,
+              help="Correct this linear drift: the offset grows by R ms per minute of video (R > 0: the audio "
+                   "runs fast; it is slowed by 1 / (1 - R/60000)). --offset is then the offset at the start.")
+def fix(video: Path, out: Path, offset, scorer_name, model_path, settings_json, reencode_audio, measured_drift,
+        drift_rate) -> None:
+    """Copy VIDEO to OUT with the audio shifted to undo its offset (and resampled to undo a drift); the
+    video stream is not re-encoded."""
     from unisync_model.scoring.fix import FixError, fix_video
     from unisync_model.scoring.scorers import scorer_from_settings, settings_from_json
+    if measured_drift and drift_rate is not None:
+        raise click.UsageError("give either --drift (the measured rate) or --drift-ms-per-min R, not both")
     settings = settings_from_json(settings_json)
     try:
-        scorer = None if offset is not None else scorer_from_settings(scorer_name, model_path, settings)
+        scorer = None if offset is not None and not measured_drift else scorer_from_settings(scorer_name, model_path,
+                                                                                             settings)
     except (ValueError, FileNotFoundError) as err:
         raise click.UsageError(str(err)) from None
     try:
-        record = fix_video(video, out, offset, scorer, settings, reencode_audio)
+        record = fix_video(video, out, offset, scorer, settings, reencode_audio, drift_rate, measured_drift)
     except FixError as err:
         raise click.ClickException(str(err)) from None
     click.echo(json.dumps(record))

@@ -5,10 +5,12 @@ tracker (track_stream.py) share these pieces, so a box is the same number whiche
 
 Linking: each detection, largest first, continues the open track whose last box overlaps it most
 (IoU > LINK_IOU), else starts a track; a track ends after max_gap_frames without a detection or at a
-shot change. The speaking person's track is the largest and most consistent one: the most frames ×
-typical face side (area would let a big face seen for a moment beat the face seen all along). Later
-or earlier tracks of a similar size (the same person in another shot) are kept too, smaller ones
-(audience, insets) are not.
+shot change. The speaking person's tracks are chosen by one of two rules (TracksSettings.speaker):
+"largest", the largest and most consistent track (the most frames × typical face side: area would let
+a big face seen for a moment beat the face seen all along), or "sync", the track whose mouth follows
+the sound best (its sync confidence, measured by the caller: scoring/speaker_choice.py, tracks.py).
+Either way, tracks that do not overlap a chosen one in time and are of a similar size to the largest
+(the same person in another shot) are kept too; smaller ones (audience, insets) never are.
 """
 from __future__ import annotations
 
@@ -154,18 +156,75 @@ def link_faces(detections: list[np.ndarray | None], cuts: np.ndarray, max_gap: i
     return linker.tracks()
 
 
-def speaking_face(tracks: list[FaceTrack], min_face_ratio: float) -> list[FaceTrack]:
-    """The main track (largest weight), and the tracks of similar size that do not overlap it in time."""
-    usable = sorted((t for t in tracks if t.span >= MIN_SEGMENT_FRAMES), key=lambda t: -t.weight)
+SPEAKER_RULES = ("largest", "sync")
+
+
+def speaker_rule(settings: TracksSettings, default: str) -> str:
+    """The rule TracksSettings.speaker names, `default` when it names none (the tracks stage: largest;
+    `unisync score`: sync); a clear error for an unknown one."""
+    rule = settings.speaker or default
+    if rule not in SPEAKER_RULES:
+        raise ValueError(f"tracks.speaker must be one of {', '.join(SPEAKER_RULES)} (or null); got {rule!r}")
+    return rule
+
+
+def usable_tracks(tracks: list[FaceTrack]) -> list[FaceTrack]:
+    """The tracks long enough for a window, in the order they start: the candidates a rule chooses
+    among (their position in this list is the track id scores report)."""
+    return sorted((t for t in tracks if t.span >= MIN_SEGMENT_FRAMES), key=lambda t: t.frames[0])
+
+
+def _apart(track: FaceTrack, kept: list[FaceTrack]) -> bool:
+    return all(track.frames[0] > k.frames[-1] or track.frames[-1] < k.frames[0] for k in kept)
+
+
+def _choose(usable: list[FaceTrack], order: list[int], min_face_ratio: float) -> list[FaceTrack]:
+    """Walk the usable tracks in `order` (indices, best first) and keep each one of a similar size to
+    the main (largest-weight) track that overlaps no kept one in time; the main track may always be
+    kept. In the order they start."""
     if not usable:
         return []
-    kept = [usable[0]]
-    for track in usable[1:]:
-        similar = track.size >= min_face_ratio * usable[0].size
-        apart = all(track.frames[0] > k.frames[-1] or track.frames[-1] < k.frames[0] for k in kept)
-        if similar and apart:
+    main = max(usable, key=lambda t: t.weight)
+    kept: list[FaceTrack] = []
+    for track in (usable[k] for k in order):
+        similar = track is main or track.size >= min_face_ratio * main.size
+        if similar and _apart(track, kept):
             kept.append(track)
     return sorted(kept, key=lambda t: t.frames[0])
+
+
+def speaking_face(tracks: list[FaceTrack], min_face_ratio: float) -> list[FaceTrack]:
+    """The "largest" rule: the main track (largest weight), and the tracks of similar size that do not
+    overlap it in time."""
+    usable = usable_tracks(tracks)
+    return _choose(usable, sorted(range(len(usable)), key=lambda k: -usable[k].weight), min_face_ratio)
+
+
+def speaking_face_by_sync(usable: list[FaceTrack], confidences: list[float | None],
+                          min_face_ratio: float) -> list[FaceTrack]:
+    """The "sync" rule: among the usable tracks (usable_tracks' list) and their sync confidences
+    (None: no score), the most confident first, each kept unless it overlaps a kept one in time or is
+    much smaller than the main track. A track never spans a cut (the linker ends it there), so in each
+    shot the face whose mouth follows the sound best is the speaker; a track without a score comes
+    after every scored one (ties and unscored tracks: the larger weight first)."""
+    if len(confidences) != len(usable):
+        raise ValueError(f"{len(confidences)} confidences for {len(usable)} tracks")
+    rank = [(-(c if c is not None and np.isfinite(c) else -np.inf), -t.weight) for t, c in zip(usable, confidences)]
+    return _choose(usable, sorted(range(len(usable)), key=lambda k: rank[k]), min_face_ratio)
+
+
+def layers(tracks: list[FaceTrack]) -> list[list[FaceTrack]]:
+    """The tracks split into as few groups of tracks apart in time as the video needs (as many as the
+    most faces seen at once), each in the order its tracks start: a group fits in one track array
+    (one face per frame), so the faces can be scored a group at a time."""
+    out: list[list[FaceTrack]] = []
+    for track in sorted(tracks, key=lambda t: t.frames[0]):
+        free = next((group for group in out if group[-1].frames[-1] < track.frames[0]), None)
+        if free is None:
+            out.append([track])
+        else:
+            free.append(track)
+    return out
 
 
 def smoothing_offsets(smooth_frames: int) -> range:

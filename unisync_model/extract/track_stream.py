@@ -6,8 +6,9 @@ boxes are final once every open track through it has a detection at least the sm
 later, or has ended: at most max_gap_frames + detect_every + that half-window frames later. Only then
 does `on_frame` see the frame, with the final box of every track through it, so that what reads the
 face (the training-free scorer's landmarks) works on the same decode, holding a few frames at a time.
-At the end the speaking face is chosen and the track array written as faces.track_array writes it:
-with detect_every = 1 the tracks are those of searching every frame.
+At the end the speaking face is chosen by the "largest" rule and the track array written as
+faces.track_array writes it (with detect_every = 1 the tracks are those of searching every frame);
+every track long enough is returned too (`candidates`), for a caller that chooses by sync.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from unisync_model.extract.faces import (
     smoothing_offsets,
     speaking_face,
     track_array,
+    usable_tracks,
 )
 from unisync_model.extract.stage import SkipClip
 from unisync_model.io.frames import DecodedFrame, decoded_frames
@@ -47,7 +49,19 @@ DETECTED = TRACK_COLUMNS.index("detected")
 class StreamedTracks:
     track: np.ndarray  # the tracks stage's array (TRACK_COLUMNS)
     record: dict  # what the tracks stage records of the clip
-    kept: list[FaceTrack]  # the speaking face's tracks: segment s of `track` is kept[s]
+    kept: list[FaceTrack]  # the speaking face's tracks by the "largest" rule: segment s of `track` is kept[s]
+    candidates: list[FaceTrack]  # every track long enough (faces.usable_tracks): its index is the track id
+    cuts: list[int]  # the frames that start a new shot
+
+    def keeping(self, kept: list[FaceTrack], smooth_frames: int, **record) -> StreamedTracks:
+        """The same tracks with `kept` as the speaker's (another rule's choice): their track array, and the
+        record's segments with `record`'s entries added."""
+        track = track_array(len(self.track), kept, smooth_frames)
+        segments = segments_of(track)
+        return StreamedTracks(track, {**self.record, "segments": segments,
+                                      "frames_in_segments": sum(b - a for a, b in segments),
+                                      "detected_frames": int(track[:, DETECTED].sum()), **record},
+                              kept, self.candidates, self.cuts)
 
 
 class TrackStream:
@@ -64,7 +78,8 @@ class TrackStream:
         self.linker = Linker(settings.max_gap_frames)
         self.active: list[FaceTrack] = []  # tracks that may pass through a frame not yet final
         self.pending: deque[tuple[int, DecodedFrame]] = deque()
-        self.frames = self.searched = self.cuts = self.most_faces = 0
+        self.frames = self.searched = self.most_faces = 0
+        self.cuts: list[int] = []
         self.last: tuple[int, DecodedFrame, bool] | None = None  # (t, frame, searched)
         self._histogram: np.ndarray | None = None
 
@@ -73,7 +88,8 @@ class TrackStream:
         histogram = colour_histogram(frame.thumbnail_bgr(HISTOGRAM_SIDE))
         cut = self._histogram is not None and shot_distance(self._histogram, histogram) > self.settings.shot_change
         self._histogram = histogram
-        self.cuts += cut
+        if cut:
+            self.cuts.append(t)
         search = cut or t % self.detect_every == 0
         self._step(t, frame if search else None, cut)
         self.last = (t, frame, search)
@@ -132,14 +148,12 @@ class TrackStream:
         if not kept:
             longest = max(track.span for track in tracks)
             raise SkipClip(f"too short after cleaning: longest face track {longest} frames (< {MIN_SEGMENT_FRAMES})")
-        track = track_array(self.frames, kept, self.settings.smooth_frames)
-        segments = segments_of(track)
-        record = {"frames": self.frames, "segments": segments,
-                  "frames_in_segments": sum(b - a for a, b in segments),
-                  "detected_frames": int(track[:, DETECTED].sum()), "searched_frames": self.searched,
-                  "most_faces_in_a_frame": self.most_faces, "face_tracks": len(tracks), "shot_changes": self.cuts,
-                  "decoded_size": list(self.size), "detect_every": self.detect_every}
-        return StreamedTracks(track, record, kept)
+        record = {"frames": self.frames, "searched_frames": self.searched, "most_faces_in_a_frame": self.most_faces,
+                  "face_tracks": len(tracks), "shot_changes": len(self.cuts), "decoded_size": list(self.size),
+                  "detect_every": self.detect_every}
+        unchosen = StreamedTracks(np.zeros((self.frames, len(TRACK_COLUMNS)), np.float32), record, [],
+                                  usable_tracks(tracks), list(self.cuts))
+        return unchosen.keeping(kept, self.settings.smooth_frames)
 
 
 def stream_tracks(path: str | Path, detector: YuNetDetector, settings: TracksSettings,
@@ -153,6 +167,6 @@ def stream_tracks(path: str | Path, detector: YuNetDetector, settings: TracksSet
 
 
 def track_clip(path: str | Path, detector: YuNetDetector, settings: TracksSettings) -> tuple[np.ndarray, dict]:
-    """The tracks stage's work on one clip: (track array, record)."""
+    """The tracks stage's work on one clip by the "largest" rule: (track array, record)."""
     result = stream_tracks(path, detector, settings)
     return result.track, result.record

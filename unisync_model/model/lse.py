@@ -115,6 +115,85 @@ def syncnet_lse(visual, audio, vshift: int = VSHIFT, normalise: bool = False) ->
                          mean_dists=curve, framewise_confidence=framewise, dists=dists)
 
 
+# ---------------------------------------------------------------- gated curves (unisync score)
+
+MIN_OVERLAP = 0.5  # a shift is compared only on at least half the pairs of the best-covered shift
+
+
+@dataclass(frozen=True)
+class GatedCurve:
+    """A distance curve over offsets −vshift…+vshift from the pairs that count: the audio window inside
+    the segment and, when gated, holding speech. NaN where a shift has too few pairs to compare."""
+
+    vshift: int
+    curve: np.ndarray  # 2·vshift + 1 mean distances, column j ↔ offset vshift − j (NaN: not compared)
+    pairs: np.ndarray  # pairs behind each column
+
+    @property
+    def compared(self) -> np.ndarray:
+        return np.isfinite(self.curve)
+
+    def best(self) -> tuple[int, float, float]:
+        """(offset, minimum, median − minimum) over the compared shifts; the first minimum on ties."""
+        values = np.where(self.compared, self.curve, np.inf)
+        j = int(np.argmin(values))
+        return self.vshift - j, float(self.curve[j]), float(np.median(self.curve[self.compared]) - self.curve[j])
+
+    def fine_offset(self) -> float:
+        """The best offset to a fraction of a frame: the vertex of the parabola through the minimum and its
+        two neighbours (the integer offset where a neighbour is not compared)."""
+        offset, _, _ = self.best()
+        j = self.vshift - offset
+        if j == 0 or j == len(self.curve) - 1 or not self.compared[j - 1:j + 2].all():
+            return float(offset)
+        left, mid, right = self.curve[j - 1:j + 2].astype(np.float64)
+        bend = left - 2 * mid + right
+        step = 0.0 if bend <= 0 else 0.5 * (left - right) / bend  # toward the lower neighbour, within ±0.5
+        return float(offset - step)
+
+    def around(self, offset: int, vshift: int) -> GatedCurve:
+        """The curve over offset − vshift … offset + vshift (cut at this curve's ends): the best shift's
+        confidence on the same number of shifts as a ±vshift search, wherever it lies."""
+        j = self.vshift - offset
+        lo, hi = max(0, j - vshift), min(len(self.curve), j + vshift + 1)
+        return GatedCurve(self.vshift - lo, self.curve[lo:hi], self.pairs[lo:hi])
+
+    def narrowed(self, vshift: int) -> GatedCurve:
+        """The same curve over −vshift…+vshift only (each shift's mean does not depend on the others)."""
+        cut = self.vshift - vshift
+        return GatedCurve(vshift, self.curve[cut:len(self.curve) - cut], self.pairs[cut:len(self.pairs) - cut])
+
+
+def distances(visual, audio, vshift: int, normalise: bool) -> np.ndarray:
+    """calc_pdist's windows × (2·vshift + 1) matrix, the embeddings L2-normalised first when `normalise`
+    (as syncnet_lse). Cost and memory grow linearly with vshift (CHUNK rows at a time)."""
+    visual, audio = _pair(visual, audio)
+    if normalise:
+        visual, audio = _unit(visual, NORM_EPS), _unit(audio, NORM_EPS)
+    return calc_pdist(visual, audio, vshift)
+
+
+def pair_mask(windows: int, vshift: int, audio_ok: np.ndarray | None = None) -> np.ndarray:
+    """windows × (2·vshift + 1): True where visual window s is paired with an audio window inside the
+    segment (s + j − vshift in [0, windows)) that, when `audio_ok` is given, holds speech."""
+    index = _shift_index(windows, vshift)
+    inside = (index >= 0) & (index < windows)
+    if audio_ok is not None:
+        inside &= np.asarray(audio_ok, bool)[index.clip(0, max(windows - 1, 0))]
+    return inside
+
+
+def gated_curve(dists: np.ndarray, mask: np.ndarray, vshift: int) -> GatedCurve:
+    """The mean over each column's counted pairs of a windows × (2·vshift + 1) distance matrix; a column
+    with fewer than MIN_OVERLAP × the most pairs any column has is not compared (NaN)."""
+    pairs = mask.sum(axis=0)
+    total = np.where(mask, dists, 0.0).sum(axis=0, dtype=np.float64)
+    enough = (pairs > 0) & (pairs >= MIN_OVERLAP * pairs.max(initial=0))
+    curve = np.full(len(pairs), np.nan)
+    curve[enough] = total[enough] / pairs[enough]
+    return GatedCurve(vshift, curve, pairs)
+
+
 # ---------------------------------------------------------------- the offset protocol
 
 def shift_scores(visual, audio, vshift: int = VSHIFT) -> np.ndarray:

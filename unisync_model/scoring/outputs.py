@@ -56,6 +56,9 @@ VIDEO_COLUMNS = [
     "windows",  # windows pooled into the curve
     "frames",  # 25 fps frames of the video (0 when it was not decoded)
     "speech_share",  # share of the face segments' frames with speech (empty when the scorer does not measure it)
+    "searched_range_frames",  # offsets −N…+N frames were searched (--max-offset)
+    "drift",  # True: the offset moves steadily over the video (offsets over time; scores.json has the line)
+    "drift_ms_per_min",  # how fast it moves (> 0: the audio runs fast); empty with fewer than 3 windows
     "audio_stream",  # N of the audio stream scored (ffmpeg's 0:a:N); empty when none was decoded
     "plot",  # the plot's path relative to the output folder (empty without a score)
 ]
@@ -76,15 +79,17 @@ def plot_name(clip_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", clip_id.replace("/", "__")).strip("_") + ".png"
 
 
-def plot_video(result: VideoScore, path: str | Path, description: str = "", vshift: int = VSHIFT) -> None:
-    """The distance curve over offsets (pooled bold, segments thin) and the per-frame confidence."""
+def plot_video(result: VideoScore, path: str | Path, description: str = "") -> None:
+    """The distance curve over offsets (pooled bold, segments thin), the per-frame confidence, and the
+    offsets over time with the drift line."""
     from matplotlib.figure import Figure
 
+    vshift = len(result.curve) // 2
     offsets = vshift - np.arange(2 * vshift + 1)
     # fixed margins and legend place: the layout engines and legend "best" cost more than the drawing
-    fig = Figure(figsize=(9, 6.5))
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.08, hspace=0.35)
-    top, bottom = fig.subplots(2, 1)
+    fig = Figure(figsize=(9, 9))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.06, hspace=0.4)
+    top, bottom, lowest = fig.subplots(3, 1)
     scored = [s for s in result.segments if s.reason is None]
     for s in sorted(scored, key=lambda s: -s.windows)[:8] if len(scored) > 1 else []:  # the 8 longest
         top.plot(offsets, s.curve, lw=0.8, alpha=0.6, label=f"segment {s.index} ({s.first_frame / FPS:.1f}–"
@@ -109,9 +114,30 @@ def plot_video(result: VideoScore, path: str | Path, description: str = "", vshi
     bottom.set_xlim(0, max(frames, 1) / FPS)
     bottom.set_xlabel("time (s); shaded: face segments (grey: not scored)")
     bottom.set_ylabel("per-frame confidence")
+    plot_over_time(lowest, result, frames)
     if description:
         fig.suptitle(description, fontsize=7, wrap=True)
     save_png(fig, path, dpi=90, layout=False)
+
+
+def plot_over_time(ax, result: VideoScore, frames: int) -> None:
+    """Each scored segment's offsets in sliding windows (dot size: confidence) and the drift line."""
+    for s in result.segments:
+        points = [(w.centre_s, w.offset, w.confidence) for w in s.over_time if w.offset is not None]
+        if points:
+            t, offset, confidence = map(np.array, zip(*points))
+            ax.scatter(t, offset, s=10 + 60 * np.clip(confidence / 0.5, 0, 1),
+                       color="tab:blue" if s.chosen else "tab:grey", alpha=0.7)
+    if result.drift is not None:
+        windows = [w for s in result.segments if s.chosen for w in s.over_time if w.offset is not None]
+        t = np.array([windows[0].centre_s, windows[-1].centre_s])
+        ax.plot(t, [result.drift.offset_at(x) for x in t], color="tab:red" if result.drift.drift else "tab:grey", lw=1,
+                label=f"{'drift' if result.drift.drift else 'no drift'}: {result.drift.rate_ms_per_min:+.0f} ms/min")
+        ax.legend(fontsize=7, loc="upper right")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlim(0, max(frames, 1) / FPS)
+    ax.set_xlabel("time (s): window centres (grey: tracks not chosen as the speaker)")
+    ax.set_ylabel("offset (frames)")
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -144,8 +170,9 @@ def write_outputs(results: list[VideoScore], out_dir: str | Path, scorer: Scorer
     videos["audio_stream"] = videos["audio_stream"].astype("Int64")
     write_csv(videos, out_dir / "videos.csv")
     write_csv(segments, out_dir / "segments.csv")
-    record = {"scorer": scorer.name, "description": scorer.description, "convention": CONVENTION, "vshift": VSHIFT,
-              "fps": FPS, "offsets": [VSHIFT - j for j in range(2 * VSHIFT + 1)], "columns": column_notes(scorer),
+    vshift = max((r.searched_range or VSHIFT for r in results), default=VSHIFT)
+    record = {"scorer": scorer.name, "description": scorer.description, "convention": CONVENTION, "vshift": vshift,
+              "fps": FPS, "offsets": [vshift - j for j in range(2 * vshift + 1)], "columns": column_notes(scorer),
               "videos": [r.record() for r in results]}
     write_atomic(out_dir / "scores.json", json.dumps(record, indent=1, allow_nan=False))
     counts = summary(results)

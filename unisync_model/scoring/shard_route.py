@@ -63,11 +63,11 @@ def score_shard(manifest: str | Path, shard: str, shards_dir: str | Path, scorer
         if isinstance(clip, str):
             results.append(failed(path, clip_id, scorer.name, clip))
             continue
-        results.append(score_or_reason(partial(_score_prepared, clip, scorer, path, settings.silence_dbfs),
+        results.append(score_or_reason(partial(_score_prepared, clip, scorer, path, settings),
                                        path, clip_id, scorer.name, clip.frames, label=clip_id))
     return results
 
 
-def _score_prepared(clip: ClipData, scorer: Scorer, path: str, silence_dbfs: float) -> VideoScore:
+def _score_prepared(clip: ClipData, scorer: Scorer, path: str, settings: ScoreSettings) -> VideoScore:
     scorer.prepare(clip)  # only what the shards lack
-    return score_clip(clip, scorer, path, silence_dbfs)
+    return score_clip(clip, scorer, path, settings)

@@ -156,10 +156,11 @@ class Trial:
 
 
 def study_clip(clip: ClipData, scorer: Scorer, shifts: Iterable[int] = SHIFTS, category: str = UNKNOWN,
-               silence_dbfs: float = -55.0, tolerance: int = TOLERANCE, video: str | None = None) -> list[Trial]:
+               settings: ScoreSettings | None = None, tolerance: int = TOLERANCE,
+               video: str | None = None) -> list[Trial]:
     """One prepared clip: its base score, then a trial per shift."""
     video = video or clip.path or clip.clip_id
-    base = score_clip(clip, scorer, video, silence_dbfs)
+    base = score_clip(clip, scorer, video, settings)
     trials = []
     for k in shifts:
         trial = Trial(clip.clip_id, video, category, scorer.name, int(k))
@@ -170,7 +171,7 @@ def study_clip(clip: ClipData, scorer: Scorer, shifts: Iterable[int] = SHIFTS, c
         trial.base_offset, trial.base_confidence = base.offset, round(base.confidence, 4)
         trial.base_verdict = base.verdict
         trial.expected = base.offset - k
-        result = score_clip(shifted_clip(clip, k, scorer), scorer, video, silence_dbfs)
+        result = score_clip(shifted_clip(clip, k, scorer), scorer, video, settings)
         if not result.ok:
             trial.status, trial.reason = "no score", f"shifted by {k:+d}: {result.reason}"
         else:
@@ -201,7 +202,7 @@ def study_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSet
             if seconds > 0:
                 clip = first_seconds(clip, seconds)
                 scorer.prepare(clip)
-            trials += study_clip(clip, scorer, shifts, category, settings.silence_dbfs, tolerance, str(path))
+            trials += study_clip(clip, scorer, shifts, category, settings, tolerance, str(path))
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as err:  # NoScore has its reason; anything else is named, and the study goes on

@@ -1,7 +1,8 @@
 """Scoring videos from their files (`unisync score PATH…`): each video named (a file, a folder searched
-recursively, a list file: inputs.py) is probed, its audio decoded, its speaking face tracked
-(`extract/tracks.py`) and what the scorer needs computed with the stages' per-clip functions, then
-scored by `results.score_clip`, as the shard route scores what the extraction stages wrote.
+recursively, a list file: inputs.py) is probed, its audio decoded, its faces tracked
+(`extract/track_stream.py`), the speaking face chosen (by sync by default: speaker_choice.py) and what
+the scorer needs computed with the stages' per-clip functions, then scored by `results.score_clip`, as
+the shard route scores what the extraction stages wrote.
 
 **Bad input never stops a run.** A video that cannot be scored gets a row with a reason instead of
 numbers: file missing / unreadable / no video stream (the probe), no audio stream, silent audio (RMS
@@ -25,13 +26,14 @@ from unisync_model.io.progress import progress
 from unisync_model.scoring.inputs import InputItem, expand_inputs
 from unisync_model.scoring.results import VideoScore, failed, score_clip, score_or_reason, silence_reason
 from unisync_model.scoring.scorers import ClipData, NoScore, Scorer
+from unisync_model.scoring.speaker_choice import Score, SpeakerChoice, choose_speaker
 from unisync_model.settings import FPS, ScoreSettings
 
 
 class VideoLoader:
     """Everything a scorer reads about a video, computed from the file: probe → audio (which stream:
-    media.speech_audio; silent?) → the speaking face's track → the scorer's own inputs. Raises NoScore
-    with the reason."""
+    media.speech_audio; silent?) → the speaking face's track (speaker_choice.py) → the scorer's own
+    inputs. Raises NoScore with the reason."""
 
     def __init__(self, scorer: Scorer, settings: ScoreSettings):
         self.scorer, self.settings = scorer, settings
@@ -44,7 +46,16 @@ class VideoLoader:
         return self._detector
 
     def __call__(self, path: str | Path, clip_id: str) -> ClipData:
+        """The speaking face's clip, ready to score."""
+        return self.load(path, clip_id).clip
+
+    def load(self, path: str | Path, clip_id: str, score: Score | None = None) -> SpeakerChoice:
+        """The speaking face's clip and, when the speaker was chosen by sync, the other faces' scored
+        segments; `score` scores a clip (default: score_clip with this loader's settings)."""
         from unisync_model.extract.track_stream import stream_tracks
+        if score is None:
+            def score(clip: ClipData) -> VideoScore:
+                return score_clip(clip, self.scorer, str(path), self.settings)
         try:
             info = probe(path)
             if not info.has_audio:
@@ -58,13 +69,12 @@ class VideoLoader:
                 # what the scorer reads of the face while the tracks are followed: one decode for both
                 reader = self.scorer.frame_reader() if hasattr(self.scorer, "frame_reader") else None
                 tracks = stream_tracks(path, self.detector(), self.settings.tracks, on_frame=reader, info=info)
-                clip.track = tracks.track
-                if reader is not None:
-                    clip.arrays.update(reader.arrays(tracks.kept, len(tracks.track)))
+                return choose_speaker(clip, tracks.candidates, tracks.kept, tracks.track, reader, self.scorer,
+                                      self.settings.tracks, score)
             self.scorer.prepare(clip)
         except (MediaError, SkipClip) as err:
             raise NoScore(str(err)) from None
-        return clip
+        return SpeakerChoice(clip, [])
 
 
 def score_video(path: str | Path, scorer: Scorer, settings: ScoreSettings | None = None,
@@ -74,8 +84,11 @@ def score_video(path: str | Path, scorer: Scorer, settings: ScoreSettings | None
     settings = settings or ScoreSettings()
     loader = loader or VideoLoader(scorer, settings)
     clip_id = clip_id or Path(path).stem
-    return score_or_reason(lambda: score_clip(loader(path, clip_id), scorer, str(path), settings.silence_dbfs),
-                           str(path), clip_id, scorer.name)
+
+    def score(clip: ClipData) -> VideoScore:
+        return score_clip(clip, scorer, str(path), settings)
+
+    return score_or_reason(lambda: loader.load(path, clip_id, score).scored(score), str(path), clip_id, scorer.name)
 
 
 def score_videos(paths: Iterable[str | Path], scorer: Scorer, settings: ScoreSettings | None = None,

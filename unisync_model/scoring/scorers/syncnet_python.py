@@ -81,6 +81,8 @@ def whole_frame_track(frames: int, width: int, height: int) -> np.ndarray:
 class SyncNetPythonScorer(SyncNetScorer):
     """SyncNet on whole 224 × 224 frames and ffmpeg's wav, as syncnet_python's demo_syncnet.py."""
 
+    syncnet_python_lse = True  # results.score_clip: its own arithmetic (zero-padded audio, no speech gate)
+
     needs = ()  # reads the video itself, never the shards (a shard's track and audio are replaced)
     needs_video = True
     tracks_faces = False  # videos.VideoLoader tracks no face: `prepare` gives the clip its whole-frame track
