@@ -339,10 +339,10 @@ def test_cli_score_and_fix(clips, tmp_path):
     good, mute, second = videos.iloc[0], videos.iloc[1], videos.iloc[2]
     assert run.stdout.splitlines() == [
         f"{source}\tAV offset: {int(good['offset_frames'])}\tMin dist: {good['min_dist']:.3f}\t"
-        f"Confidence: {good['confidence']:.3f}\tscorer: training-free",
+        f"Confidence: {good['confidence']:.3f}\tsearched: ±15 frames\tscorer: training-free",
         f"{tmp_path / 'mute.mp4'}\tno score: no audio stream\tscorer: training-free",
         f"{two}\tAV offset: {int(second['offset_frames'])}\tMin dist: {second['min_dist']:.3f}\t"
-        f"Confidence: {second['confidence']:.3f}\tscorer: training-free",
+        f"Confidence: {second['confidence']:.3f}\tsearched: ±15 frames\tscorer: training-free",
         f"scored 2 of 3 videos (no audio stream × 1); outputs in {out}"]
     assert good["audio_stream"] == 0 and pd.isna(mute["audio_stream"]) and second["audio_stream"] == 1
     assert second["offset_frames"] == good["offset_frames"] and abs(second["min_dist"] - good["min_dist"]) < 0.02

@@ -133,8 +133,9 @@ class VideoScore:
             return f"{self.video}\tno score: {self.reason}\tscorer: {self.scorer}"
         offset = (f"uncertain (best guess {self.offset:d}, confidence < {self.uncertain_below:g})" if self.uncertain
                   else f"{self.offset:d}")
+        searched = "" if self.searched_range is None else f"\tsearched: ±{self.searched_range} frames"
         return (f"{self.video}\tAV offset: {offset}\tMin dist: {self.min_dist:.3f}\t"
-                f"Confidence: {self.confidence:.3f}\tscorer: {self.scorer}")
+                f"Confidence: {self.confidence:.3f}{searched}\tscorer: {self.scorer}")
 
     def row(self) -> dict:
         scored = [s for s in self.segments if s.reason is None and s.chosen] if self.ok else []  # the speaker's

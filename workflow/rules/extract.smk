@@ -31,8 +31,9 @@ rule tracks:
         f"{RESULTS}/logs/tracks/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tracks/{{shard}}.tsv"
+    # landmarks: with tracks.speaker sync the stage reads each face's mouth (dlib) to choose the speaker
     conda:
-        "../../envs/core.yaml"
+        "../../envs/landmarks.yaml"
     threads: config["threads"]["extract"]
     resources:
         **shard_resources("tracks"),
